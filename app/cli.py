@@ -1,0 +1,124 @@
+"""The `switchboard` command line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.bootstrap import TOPICS, open_bus, open_event_store
+from app.logging import configure_logging
+from app.settings import Settings
+from contracts.streams import stream_kind
+
+app = typer.Typer(
+    help="Switchboard: an event-sourced WhatsApp contact center core.", no_args_is_help=True
+)
+events_app = typer.Typer(help="Look at the event store.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+console = Console()
+
+
+@app.callback()
+def setup() -> None:
+    configure_logging(Settings().effective_log_format)
+
+
+@events_app.command("show")
+def events_show(
+    stream_id: Annotated[str, typer.Argument(help="e.g. session-<id>, lead-<id>, system")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON envelope per line")] = False,
+) -> None:
+    """Print a stream's events in order."""
+    store = open_event_store(Settings())
+    try:
+        events = store.read(stream_id)
+    finally:
+        store.close()
+    if as_json:
+        for event in events:
+            typer.echo(event.model_dump_json())
+        return
+    if not events:
+        console.print(f"stream [bold]{stream_id}[/] has no events")
+        raise typer.Exit(1)
+    table = Table(title=f"{stream_id} ({len(events)} events)")
+    for column in ("v", "type", "occurred at", "actor", "correlation", "payload"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            str(event.version),
+            f"{event.type} v{event.schema_version}",
+            event.occurred_at.isoformat(timespec="seconds"),
+            event.actor.value,
+            event.correlation_id,
+            json.dumps(event.payload, ensure_ascii=False),
+        )
+    console.print(table)
+
+
+@events_app.command("stats")
+def events_stats() -> None:
+    """Count events by type and by stream kind, walking the whole store."""
+    store = open_event_store(Settings())
+    by_type: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    streams: dict[str, set[str]] = {}
+    cursor: str | None = None
+    try:
+        while True:
+            page = store.read_all(cursor)
+            for event in page.events:
+                by_type[event.type] += 1
+                kind = stream_kind(event.stream_id)
+                by_kind[kind] += 1
+                streams.setdefault(kind, set()).add(event.stream_id)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+    finally:
+        store.close()
+    kinds = Table(title="by stream kind")
+    for column in ("kind", "streams", "events"):
+        kinds.add_column(column)
+    for kind, count in by_kind.most_common():
+        kinds.add_row(kind, str(len(streams[kind])), str(count))
+    types = Table(title="by event type")
+    types.add_column("type")
+    types.add_column("events", justify="right")
+    for event_type, count in by_type.most_common():
+        types.add_row(event_type, str(count))
+    console.print(kinds, types)
+    console.print(f"{sum(by_type.values())} events in {sum(map(len, streams.values()))} streams")
+
+
+@app.command()
+def serve() -> None:
+    """Run everything in one process on the embedded back end.
+
+    The backbone exists today; the webhook, workers and projectors arrive next."""
+    settings = Settings()
+    store = open_event_store(settings)
+    bus = open_bus(settings)
+    try:
+        for topic in TOPICS:
+            bus.declare(topic)
+    finally:
+        bus.close()
+        store.close()
+    console.print(
+        f"[bold]Switchboard[/] backbone ready on the [bold]{settings.backend}[/] back end: "
+        f"event store and bus at {settings.sqlite_path}.\n"
+        "Not built yet: the WhatsApp webhook and operator API (ingress), the conversation "
+        "and command workers, and the projectors. Until they land there is nothing to "
+        "serve, so this command exits.\n"
+        "Look around with: switchboard events stats | switchboard events show STREAM_ID"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,48 @@
+"""Stream names. A stream id is `<kind>-<id>` (or just `system`); the charset is
+restricted so that back ends can build keys such as `<stream>:<version>` safely."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+STREAM_ID_PATTERN = re.compile(r"^[a-z]+(-[A-Za-z0-9_.~+=-]{1,160})?$")
+SYSTEM_STREAM = "system"
+
+
+class StreamKind(StrEnum):
+    SESSION = "session"
+    LEAD = "lead"
+    COMMAND = "command"
+    CONTACT = "contact"
+    SYSTEM = "system"
+
+
+class InvalidStreamId(ValueError):
+    """A stream id outside `STREAM_ID_PATTERN`."""
+
+
+def check_stream_id(stream_id: str) -> str:
+    if not STREAM_ID_PATTERN.fullmatch(stream_id):
+        raise InvalidStreamId(
+            f"invalid stream id {stream_id!r}: expected '<kind>-<id>' with letters, digits "
+            "and _.~+=- in the id (at most 160 characters)"
+        )
+    return stream_id
+
+
+def stream_kind(stream_id: str) -> str:
+    """The part before the first dash: `session`, `lead`, `command`, `system`..."""
+    return stream_id.split("-", 1)[0]
+
+
+def session_stream(session_id: str) -> str:
+    return check_stream_id(f"{StreamKind.SESSION}-{session_id}")
+
+
+def lead_stream(lead_id: str) -> str:
+    return check_stream_id(f"{StreamKind.LEAD}-{lead_id}")
+
+
+def command_stream(command_id: str) -> str:
+    return check_stream_id(f"{StreamKind.COMMAND}-{command_id}")

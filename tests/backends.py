@@ -1,0 +1,62 @@
+"""How tests open each back end. A `Backend` is plain data so that a test can hand it
+to a child process (`tests/contract/child.py`) that opens the same store or bus."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+from contracts.ports.bus import Bus
+from contracts.ports.eventstore import EventStore
+
+GCP_TEST_PROJECT = "switchboard-test"
+
+
+@dataclass(frozen=True)
+class Backend:
+    kind: str  # "sqlite" or "gcp"
+    sqlite_path: str = ""
+    pubsub_host: str = ""
+    firestore_host: str = ""
+    project: str = GCP_TEST_PROJECT
+    ack_deadline_s: int = 10
+    max_delivery_attempts: int = 5
+
+    def event_store(self) -> EventStore:
+        if self.kind == "sqlite":
+            from adapters.sqlite.eventstore import SqliteEventStore
+
+            return SqliteEventStore(self.sqlite_path)
+        from adapters.firestore.eventstore import FirestoreEventStore
+        from google.cloud import firestore
+
+        os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore_host
+        return FirestoreEventStore(firestore.Client(project=self.project))
+
+    def bus(self) -> Bus:
+        if self.kind == "sqlite":
+            from adapters.sqlite.bus import SqliteBus
+
+            return SqliteBus(
+                self.sqlite_path,
+                ack_deadline_s=self.ack_deadline_s,
+                max_delivery_attempts=self.max_delivery_attempts,
+                retry_backoff_s=(0.05, 0.2),
+            )
+        from adapters.pubsub.bus import PubSubBus
+
+        os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
+        return PubSubBus(
+            self.project,
+            ack_deadline_s=self.ack_deadline_s,
+            max_delivery_attempts=self.max_delivery_attempts,
+            retry_backoff_s=(0.05, 0.2),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Backend:
+        return cls(**json.loads(text))

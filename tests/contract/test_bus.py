@@ -1,0 +1,201 @@
+"""The Bus contract: every adapter runs these unchanged."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from contracts.envelope import Actor, EventEnvelope
+from contracts.ports.bus import Bus
+from tests.backends import Backend
+
+WAIT_S = 60.0
+
+
+def envelope(n: int = 0) -> EventEnvelope:
+    now = datetime.now(UTC)
+    return EventEnvelope(
+        event_id=str(uuid.uuid4()),
+        stream_id=f"session-{n}",
+        version=1,
+        type="TestHappened",
+        schema_version=1,
+        occurred_at=now,
+        recorded_at=now,
+        correlation_id=f"corr-{n}",
+        actor=Actor.USER,
+        payload={"n": n, "text": "olá"},
+    )
+
+
+def names() -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:10]
+    return f"events-{suffix}", f"projector-{suffix}"
+
+
+def eventually(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+class Recorder:
+    """A handler that records what it got and fails as told."""
+
+    def __init__(self, failures: Callable[[EventEnvelope, int], bool] = lambda e, n: False):
+        self.received: list[EventEnvelope] = []
+        self.handled: list[EventEnvelope] = []
+        self.lock = threading.Lock()
+        self.failures = failures
+
+    def __call__(self, message: EventEnvelope) -> None:
+        with self.lock:
+            self.received.append(message)
+            attempt = sum(m.event_id == message.event_id for m in self.received)
+        if self.failures(message, attempt):
+            raise RuntimeError(f"handler failed on attempt {attempt}")
+        with self.lock:
+            self.handled.append(message)
+
+    def attempts(self) -> Counter[str]:
+        with self.lock:
+            return Counter(m.event_id for m in self.received)
+
+
+def test_a_subscriber_receives_every_published_envelope_decoded(bus: Bus) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    bus.declare(topic, subscription)  # idempotent
+    sent = [envelope(n) for n in range(20)]
+    recorder = Recorder()
+
+    bus.publish(topic, sent)
+    consumer = bus.subscribe(subscription, recorder)
+    eventually(lambda: len({m.event_id for m in recorder.handled}) == 20)
+    consumer.stop()
+
+    assert {m.event_id: m for m in recorder.handled} == {m.event_id: m for m in sent}
+
+
+def test_every_subscription_of_a_topic_gets_every_message(bus: Bus) -> None:
+    topic, first = names()
+    second = f"{first}-other"
+    bus.declare(topic, first)
+    bus.declare(topic, second)
+    sent = [envelope(n) for n in range(5)]
+    recorders = [Recorder(), Recorder()]
+
+    bus.publish(topic, sent)
+    consumers = [bus.subscribe(s, r) for s, r in zip((first, second), recorders, strict=True)]
+    for recorder in recorders:
+        eventually(lambda r=recorder: len({m.event_id for m in r.handled}) == 5)
+    for consumer in consumers:
+        consumer.stop()
+
+
+def test_a_handler_that_raises_gets_the_message_again(bus: Bus) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    flaky = envelope(1)
+    recorder = Recorder(lambda m, attempt: m.event_id == flaky.event_id and attempt < 3)
+
+    bus.publish(topic, [flaky, envelope(2)])
+    consumer = bus.subscribe(subscription, recorder)
+    eventually(lambda: {m.event_id for m in recorder.handled} >= {flaky.event_id})
+    consumer.stop()
+
+    assert recorder.attempts()[flaky.event_id] >= 3
+    assert bus.dead_letters(subscription) == []
+
+
+def test_a_message_that_always_fails_lands_in_dead_letters_and_nowhere_else(
+    bus: Bus, backend: Backend
+) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    poison, fine = envelope(1), envelope(2)
+    recorder = Recorder(lambda m, attempt: m.event_id == poison.event_id)
+
+    bus.publish(topic, [poison, fine])
+    consumer = bus.subscribe(subscription, recorder)
+    eventually(lambda: len(bus.dead_letters(subscription)) == 1)
+    time.sleep(1.0)  # a dead letter must not come back
+    consumer.stop()
+
+    [dead] = bus.dead_letters(subscription)
+    assert dead.envelope == poison
+    assert dead.subscription == subscription
+    assert dead.delivery_attempts >= backend.max_delivery_attempts
+    assert recorder.attempts()[poison.event_id] == dead.delivery_attempts
+    assert [m.event_id for m in recorder.handled] == [fine.event_id]
+
+
+def test_stop_waits_for_the_handlers_in_flight(bus: Bus) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(message: EventEnvelope) -> None:
+        started.set()
+        time.sleep(0.5)
+        finished.set()
+
+    bus.publish(topic, [envelope()])
+    consumer = bus.subscribe(subscription, slow)
+    assert started.wait(WAIT_S)
+    consumer.stop()
+
+    assert finished.is_set()
+
+
+def test_published_messages_survive_a_restart_of_the_bus(backend: Backend) -> None:
+    topic, subscription = names()
+    first = backend.bus()
+    first.declare(topic, subscription)
+    sent = envelope(7)
+    first.publish(topic, [sent])
+    first.close()
+
+    reopened = backend.bus()
+    recorder = Recorder()
+    consumer = reopened.subscribe(subscription, recorder)
+    try:
+        eventually(lambda: len(recorder.handled) == 1)
+    finally:
+        consumer.stop()
+        reopened.close()
+    assert recorder.handled == [sent]
+
+
+def test_unacked_messages_come_back_after_the_consumer_is_killed(
+    bus: Bus, backend: Backend
+) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    sent = envelope(3)
+    bus.publish(topic, [sent])
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.contract.child", backend.to_json(), "consume", subscription],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == sent.event_id
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    recorder = Recorder()
+    consumer = bus.subscribe(subscription, recorder)
+    eventually(lambda: len(recorder.handled) == 1, timeout=backend.ack_deadline_s * 6 + 30)
+    consumer.stop()
+    assert recorder.handled == [sent]
