@@ -120,6 +120,11 @@ class EventEnvelope(BaseModel):
             event_type = EVENT_TYPES[self.type]
         except KeyError:
             raise UnknownEventType(f"unknown event type {self.type!r}") from None
+        if self.schema_version != event_type.SCHEMA_VERSION:
+            raise UnknownEventType(
+                f"{self.type} v{self.schema_version} is not the current "
+                f"v{event_type.SCHEMA_VERSION} and no upcaster brought it there"
+            )
         return event_type.model_validate(self.payload)
 
     def to_json(self) -> bytes:

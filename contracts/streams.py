@@ -46,3 +46,7 @@ def lead_stream(lead_id: str) -> str:
 
 def command_stream(command_id: str) -> str:
     return check_stream_id(f"{StreamKind.COMMAND}-{command_id}")
+
+
+def contact_stream(from_hash: str) -> str:
+    return check_stream_id(f"{StreamKind.CONTACT}-{from_hash}")

@@ -95,8 +95,7 @@ def test_every_subscription_of_a_topic_gets_every_message(bus: Bus) -> None:
 
     bus.publish(topic, sent)
     consumers = [bus.subscribe(s, r) for s, r in zip((first, second), recorders, strict=True)]
-    for recorder in recorders:
-        eventually(lambda r=recorder: len({m.event_id for m in r.handled}) == 5)
+    eventually(lambda: all(len({m.event_id for m in r.handled}) == 5 for r in recorders))
     for consumer in consumers:
         consumer.stop()
 

@@ -1,0 +1,70 @@
+"""The v1 event catalogue. Importing this package registers every event type and
+upcaster, which `EventEnvelope.event()` and `upcast` look up: import it before reading
+events."""
+
+from contracts.events.command import CommandApplied, CommandRejected, CommandRequested
+from contracts.events.contact import ContactForgotten, ContactRegistered, IdentityKind
+from contracts.events.control import ControlChanged, GlobalModeChanged
+from contracts.events.flood import CooldownEnded, CooldownStarted, FloodDetected
+from contracts.events.inbound import MessageReceived, MessageStatusUpdated
+from contracts.events.lead import (
+    FieldRejectionReason,
+    LeadFieldCollected,
+    LeadFieldRejected,
+    LeadForgotten,
+    LeadMarkedReadyForHuman,
+    LeadOpened,
+    LeadStatusChanged,
+    PhoneRevealed,
+)
+from contracts.events.outbound import (
+    OutboundClaimed,
+    OutboundFailed,
+    OutboundKind,
+    OutboundOutcomeUnknown,
+    OutboundSendStarted,
+    OutboundSent,
+    OutboundSuppressed,
+    SuppressionReason,
+)
+from contracts.events.reply import ReplyDrafted, ReplyDraftFailed, TokenUsage
+from contracts.events.session import NoteAdded, SessionClosed, SessionExpired, SessionStarted
+
+__all__ = [
+    "CommandApplied",
+    "CommandRejected",
+    "CommandRequested",
+    "ContactForgotten",
+    "ContactRegistered",
+    "ControlChanged",
+    "CooldownEnded",
+    "CooldownStarted",
+    "FieldRejectionReason",
+    "FloodDetected",
+    "GlobalModeChanged",
+    "IdentityKind",
+    "LeadFieldCollected",
+    "LeadFieldRejected",
+    "LeadForgotten",
+    "LeadMarkedReadyForHuman",
+    "LeadOpened",
+    "LeadStatusChanged",
+    "MessageReceived",
+    "MessageStatusUpdated",
+    "NoteAdded",
+    "OutboundClaimed",
+    "OutboundFailed",
+    "OutboundKind",
+    "OutboundOutcomeUnknown",
+    "OutboundSendStarted",
+    "OutboundSent",
+    "OutboundSuppressed",
+    "PhoneRevealed",
+    "ReplyDraftFailed",
+    "ReplyDrafted",
+    "SessionClosed",
+    "SessionExpired",
+    "SessionStarted",
+    "SuppressionReason",
+    "TokenUsage",
+]

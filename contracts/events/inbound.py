@@ -1,0 +1,66 @@
+"""What WhatsApp tells us on a session's stream: the customer's messages and the
+delivery statuses of ours."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from contracts.content import InteractiveReply, Location, Media, Reaction, Referral, ReplyContext
+from contracts.envelope import Event
+from contracts.vocabulary import (
+    ContactHash,
+    Diagnostic,
+    EntityId,
+    MessageType,
+    SanitizedText,
+    WaMessageId,
+    WhatsAppErrorCode,
+    WhatsAppStatus,
+)
+
+
+class MessageReceived(Event):
+    """One inbound message. Its event id derives from `wa_message_id`, so a redelivered
+    webhook appends nothing. `body_sanitized` is the text an operator sees (text body,
+    media caption, chosen option's title, system notice) with phone numbers, e-mail
+    addresses, CPF/CNPJ and card numbers masked."""
+
+    TYPE = "MessageReceived"
+
+    wa_message_id: WaMessageId
+    from_hash: ContactHash
+    type: MessageType
+    original_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    """WhatsApp's name for a type of `unknown`; absent otherwise."""
+    body_sanitized: SanitizedText | None = None
+    media: Media | None = None
+    location: Location | None = None
+    contacts_count: Annotated[int, Field(ge=0)] | None = None
+    """How many contact cards were shared; the cards hold phone numbers and are not kept."""
+    reaction: Reaction | None = None
+    interactive: InteractiveReply | None = None
+    context: ReplyContext | None = None
+    referral: Referral | None = None
+    error_code: WhatsAppErrorCode | None = None
+    """WhatsApp's error code on an `unsupported` message."""
+
+    @model_validator(mode="after")
+    def _original_type_names_only_unknown_types(self) -> Self:
+        if (self.type is MessageType.UNKNOWN) != (self.original_type is not None):
+            raise ValueError("original_type is set exactly when type is 'unknown'")
+        return self
+
+
+class MessageStatusUpdated(Event):
+    """WhatsApp's report on an outbound message. Its event id derives from the message
+    id and the status, so a repeated report appends nothing."""
+
+    TYPE = "MessageStatusUpdated"
+
+    outbound_id: EntityId
+    wa_message_id: WaMessageId
+    status: WhatsAppStatus
+    error_code: WhatsAppErrorCode | None = None
+    error_title: Diagnostic | None = None

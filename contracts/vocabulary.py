@@ -1,0 +1,208 @@
+"""The words events, commands and snapshots share: enums and constrained scalars.
+
+One definition each, so that a mode, a status or an id means the same thing in an
+event payload, an operator command and the snapshot an operator reads.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+# --- identifiers -------------------------------------------------------------------
+
+EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.~+=-]{1,160}$")]
+"""Id of a session, lead, command, outbound or cooldown. Same charset as stream ids
+(`contracts.streams`), so `session-<id>` is always a valid stream."""
+
+ContactHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""`from_hash`: HMAC-SHA256 (hex) of the contact's normalised identity. The only way a
+contact is named outside the vault; a phone number does not fit this pattern."""
+
+WaMessageId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+"""A WhatsApp message id (`wamid.…`), as Meta sends it."""
+
+OperatorId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+"""The operator's name as registered with `switchboard operators add`."""
+
+Intent = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+"""What the responder understood the customer wants (`greeting`, `pricing`, ...): a
+slug, so that metrics count intents without spelling variants."""
+
+# --- scalars -----------------------------------------------------------------------
+
+
+def clipped_to(limit: int) -> BeforeValidator:
+    """Cut text that comes from outside (API errors, customer content) to `limit`
+    instead of rejecting it: an overlong error message must not make a worker fail
+    forever, nor an overlong caption lose a customer's message."""
+
+    def clip(value: object) -> object:
+        return value[:limit] if isinstance(value, str) else value
+
+    return BeforeValidator(clip)
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+"""Why something was done, in words an operator reads in the audit trail."""
+
+MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"\S")]
+"""Text sent to a customer: WhatsApp's limit is 4096 characters; blank is not a message."""
+
+Diagnostic = Annotated[
+    str, clipped_to(1000), StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+]
+"""What the system says about an outcome (an API error, a command's result): clipped,
+never refused."""
+
+SanitizedText = Annotated[str, clipped_to(8192), StringConstraints(max_length=8192)]
+"""`body_sanitized`: a message's text with phone numbers, e-mail addresses, CPF/CNPJ
+and card numbers masked by the ingress."""
+
+NoteText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
+
+Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+WhatsAppErrorCode = Annotated[int, Field(ge=0)]
+"""An error code of the WhatsApp Cloud API (e.g. 131047: the 24-hour window is closed)."""
+
+ControlVersion = Annotated[int, Field(ge=0)]
+"""Compare-and-set version of a session's or the system's control; 0 before any change."""
+
+# --- modes and statuses ------------------------------------------------------------
+
+
+class SessionMode(StrEnum):
+    LLM_ACTIVE = "LLM_ACTIVE"
+    HUMAN_TAKEOVER = "HUMAN_TAKEOVER"
+    PAUSED_SESSION = "PAUSED_SESSION"
+
+
+class GlobalMode(StrEnum):
+    LLM_ACTIVE = "LLM_ACTIVE"
+    PAUSED_GLOBAL = "PAUSED_GLOBAL"
+
+
+class SessionStatus(StrEnum):
+    """Where a conversation episode is. Orthogonal to `SessionMode`: a session in
+    cooldown may be under takeover, and a closed one keeps its last mode."""
+
+    ACTIVE = "ACTIVE"
+    COOLDOWN_ACTIVE = "COOLDOWN_ACTIVE"
+    CLOSED = "CLOSED"
+    EXPIRED = "EXPIRED"
+
+
+class SessionOutcome(StrEnum):
+    SELF_SERVE_INFO = "SELF_SERVE_INFO"
+    QUALIFIED = "QUALIFIED"
+    NOT_QUALIFIED = "NOT_QUALIFIED"
+    NOT_INTERESTED = "NOT_INTERESTED"
+    UNRESPONSIVE = "UNRESPONSIVE"
+    SPAM = "SPAM"
+    OTHER = "OTHER"
+
+
+class LeadStatus(StrEnum):
+    OPEN = "OPEN"
+    QUALIFYING = "QUALIFYING"
+    READY_FOR_HUMAN = "READY_FOR_HUMAN"
+    IN_HUMAN = "IN_HUMAN"
+    CLOSED = "CLOSED"
+
+
+class ServiceInterest(StrEnum):
+    CUSTOM_SOFTWARE = "CUSTOM_SOFTWARE"
+    SAAS_ADAPTABLE = "SAAS_ADAPTABLE"
+    TRAFFIC_PROFILE = "TRAFFIC_PROFILE"
+    OTHER = "OTHER"
+
+
+class LeadField(StrEnum):
+    """The business fields a lead collects. `service_interest` is one of them so that
+    one acceptance rule (and one audit trail) covers every value the bot extracts."""
+
+    SERVICE_INTEREST = "service_interest"
+    COMPANY_NAME = "company_name"
+    CITY = "city"
+    BUDGET_RANGE = "budget_range"
+    DEADLINE = "deadline"
+    PAIN_POINTS = "pain_points"
+
+
+class FieldSource(StrEnum):
+    USER = "USER"
+    LLM = "LLM"
+
+
+class Priority(StrEnum):
+    LOW = "LOW"
+    NORMAL = "NORMAL"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+class HandoffReason(StrEnum):
+    USER_REQUESTED = "USER_REQUESTED"
+    QUALIFIED = "QUALIFIED"
+    RESPONDER_REQUESTED = "RESPONDER_REQUESTED"
+    OPERATOR_MARKED = "OPERATOR_MARKED"
+
+
+class FloodLevel(StrEnum):
+    LIGHT = "LIGHT"
+    MEDIUM = "MEDIUM"
+    HEAVY = "HEAVY"
+
+
+# --- messages ----------------------------------------------------------------------
+
+
+class Direction(StrEnum):
+    IN = "IN"
+    OUT = "OUT"
+
+
+class Channel(StrEnum):
+    WHATSAPP = "WHATSAPP"
+
+
+class MessageType(StrEnum):
+    """WhatsApp's message types, spelled as on the wire. `unknown` keeps a type this
+    code does not know yet; the original name travels beside it."""
+
+    TEXT = "text"
+    INTERACTIVE = "interactive"
+    BUTTON = "button"
+    REACTION = "reaction"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN = "unknown"
+
+
+class MessageStatus(StrEnum):
+    """A message log entry's status. Inbound messages are `RECEIVED`; an outbound is
+    `PENDING` once claimed, then what the sender and WhatsApp report."""
+
+    RECEIVED = "RECEIVED"
+    PENDING = "PENDING"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    READ = "READ"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+
+WhatsAppStatus = Literal[
+    MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED
+]
+"""The statuses WhatsApp reports for a message we sent."""

@@ -1,0 +1,210 @@
+"""One realistic instance of every event type in the catalogue, for tests that must
+cover all of them (a new event type without an example here fails
+`test_every_event_type_has_an_example`), and `record`, what the store hands back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from contracts.commands import TakeOver
+from contracts.content import InteractiveReply, Media, ReplyContext, ReplyKind
+from contracts.envelope import Actor, Event, EventEnvelope, NewEvent
+from contracts.events import (
+    CommandApplied,
+    CommandRejected,
+    CommandRequested,
+    ContactForgotten,
+    ContactRegistered,
+    ControlChanged,
+    CooldownEnded,
+    CooldownStarted,
+    FieldRejectionReason,
+    FloodDetected,
+    GlobalModeChanged,
+    IdentityKind,
+    LeadFieldCollected,
+    LeadFieldRejected,
+    LeadForgotten,
+    LeadMarkedReadyForHuman,
+    LeadOpened,
+    LeadStatusChanged,
+    MessageReceived,
+    MessageStatusUpdated,
+    NoteAdded,
+    OutboundClaimed,
+    OutboundFailed,
+    OutboundKind,
+    OutboundOutcomeUnknown,
+    OutboundSendStarted,
+    OutboundSent,
+    OutboundSuppressed,
+    PhoneRevealed,
+    ReplyDrafted,
+    ReplyDraftFailed,
+    SessionClosed,
+    SessionExpired,
+    SessionStarted,
+    SuppressionReason,
+    TokenUsage,
+)
+from contracts.vocabulary import (
+    FieldSource,
+    FloodLevel,
+    GlobalMode,
+    HandoffReason,
+    LeadField,
+    LeadStatus,
+    MessageStatus,
+    MessageType,
+    Priority,
+    SessionMode,
+    SessionOutcome,
+)
+
+NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC)
+FROM_HASH = "3f" * 32
+WAMID = "wamid.HBgNNTUxMTk5OTk5MDAwMRUCABIYFjNFQjBDMEQ3"
+
+EXAMPLES: list[Event] = [
+    SessionStarted(lead_id="lead-1", from_hash=FROM_HASH, business_number_id="106540352242922"),
+    MessageReceived(
+        wa_message_id=WAMID,
+        from_hash=FROM_HASH,
+        type=MessageType.IMAGE,
+        body_sanitized="segue o print, meu e-mail é [email]",
+        media=Media(media_id="1234567890", mime_type="image/jpeg"),
+        context=ReplyContext(message_id="wamid.previous", forwarded=True),
+    ),
+    MessageStatusUpdated(
+        outbound_id="out-1",
+        wa_message_id=WAMID,
+        status=MessageStatus.FAILED,
+        error_code=131047,
+        error_title="Re-engagement message",
+    ),
+    ReplyDrafted(
+        outbound_id="out-1",
+        control_version=0,
+        in_reply_to=(WAMID,),
+        text="Olá! Qual serviço te interessa?",
+        intent="greeting",
+        responder="rules",
+        latency_ms=12,
+        tokens=TokenUsage(prompt_tokens=120, completion_tokens=18),
+    ),
+    ReplyDraftFailed(
+        in_reply_to=(WAMID,),
+        responder="openai:gpt-4o-mini",
+        error="timed out after 3 attempts",
+        attempts=3,
+        latency_ms=30_000,
+    ),
+    OutboundClaimed(
+        outbound_id="out-1",
+        kind=OutboundKind.REPLY,
+        text="Olá! Qual serviço te interessa?",
+        to_hash=FROM_HASH,
+        control_version=0,
+    ),
+    OutboundSuppressed(
+        outbound_id="out-2",
+        reason=SuppressionReason.CONTROL_CHANGED,
+        detail="drafted under v0, control at v1",
+    ),
+    OutboundSendStarted(outbound_id="out-1"),
+    OutboundSent(outbound_id="out-1", wa_message_id="wamid.out1"),
+    OutboundFailed(outbound_id="out-3", error_code=131047, reason="24-hour window closed"),
+    OutboundOutcomeUnknown(outbound_id="out-4", reason="send started, no result recorded"),
+    ControlChanged(
+        mode=SessionMode.HUMAN_TAKEOVER,
+        human_assignee="ana",
+        reason="cliente pediu atendente",
+        version=1,
+        by="ana",
+    ),
+    FloodDetected(level=FloodLevel.MEDIUM, score=14.5, messages_in_window=15, window_seconds=60),
+    CooldownStarted(
+        cooldown_id="cool-1",
+        level=FloodLevel.MEDIUM,
+        duration_minutes=30,
+        repeat=1,
+        until=NOW + timedelta(minutes=30),
+    ),
+    CooldownEnded(cooldown_id="cool-1"),
+    SessionClosed(
+        outcome=SessionOutcome.SELF_SERVE_INFO,
+        reason="dúvida respondida",
+        note="enviado link da tabela de preços",
+        closed_by="ana",
+        reopen_blocked_until=NOW + timedelta(hours=24),
+    ),
+    SessionExpired(last_activity_at=NOW - timedelta(hours=24)),
+    NoteAdded(text="ligar amanhã às 10h", by="ana"),
+    LeadOpened(from_hash=FROM_HASH, session_id="s-1"),
+    LeadStatusChanged(
+        status=LeadStatus.QUALIFYING,
+        previous_status=LeadStatus.OPEN,
+        reason="first qualifying answer",
+    ),
+    LeadFieldCollected(
+        field=LeadField.CITY,
+        value="Campinas",
+        source=FieldSource.LLM,
+        inferred=True,
+        confidence=0.92,
+        evidence_message_id=WAMID,
+    ),
+    LeadFieldRejected(
+        field=LeadField.BUDGET_RANGE,
+        value="R$ 10-20 mil",
+        source=FieldSource.LLM,
+        inferred=True,
+        confidence=0.41,
+        evidence_message_id=WAMID,
+        threshold=0.8,
+        reason=FieldRejectionReason.BELOW_THRESHOLD,
+    ),
+    LeadMarkedReadyForHuman(
+        session_id="s-1",
+        priority=Priority.HIGH,
+        handoff_reason=HandoffReason.USER_REQUESTED,
+        detail="pediu para falar com humano",
+    ),
+    LeadForgotten(by="admin", reason="pedido do titular (LGPD art. 18)"),
+    PhoneRevealed(by="admin", reason="retorno por ligação solicitado"),
+    CommandRequested(
+        command=TakeOver(target_session_id="s-1", reason="cliente VIP", command_id="c-1"),
+        requested_by="ana",
+        requested_at=NOW,
+    ),
+    CommandApplied(result="control v0 → v1: HUMAN_TAKEOVER by ana"),
+    CommandRejected(reason="control changed since you looked (expected v0, at v1)"),
+    GlobalModeChanged(
+        mode=GlobalMode.PAUSED_GLOBAL, version=1, by="admin", reason="prompt injection"
+    ),
+    ContactRegistered(identity_kind=IdentityKind.BSUID, has_phone=False),
+    ContactForgotten(by="admin", reason="pedido do titular (LGPD art. 18)"),
+    MessageReceived(
+        wa_message_id="wamid.button",
+        from_hash=FROM_HASH,
+        type=MessageType.INTERACTIVE,
+        body_sanitized="Software sob medida",
+        interactive=InteractiveReply(kind=ReplyKind.BUTTON_REPLY, reply_id="svc-custom"),
+    ),
+]
+
+
+def record(event: Event, stream_id: str = "session-s1", version: int = 1) -> EventEnvelope:
+    """What the store hands back for `event`: envelope fields added, payload as JSON."""
+    new = NewEvent.of(
+        event,
+        event_id="e-1",
+        occurred_at=NOW,
+        actor=Actor.SYSTEM,
+        correlation_id="corr-1",
+        causation_id="cause-1",
+    )
+    envelope = EventEnvelope(
+        **new.model_dump(), stream_id=stream_id, version=version, recorded_at=NOW
+    )
+    return EventEnvelope.from_json(envelope.to_json())
