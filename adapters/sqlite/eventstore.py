@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.sqlite.codec import COLUMNS, Row, to_envelope, to_row
+from adapters.sqlite.codec import COLUMNS, Row, recorded, to_envelope, to_row
 from adapters.sqlite.connection import connect, create_schema
 from adapters.sqlite.group_commit import GroupCommitter
 from contracts.envelope import EventEnvelope, NewEvent
@@ -142,7 +142,7 @@ def _append(
         raise ValueError("nothing to append")
     if expected_version and _version(connection, stream_id) < expected_version:
         return _explain_conflict(connection, stream_id, events, expected_version)
-    recorded_at = datetime.now(UTC).isoformat()
+    recorded_at = datetime.now(UTC)
     rows = [
         to_row(stream_id, expected_version + offset, event, recorded_at)
         for offset, event in enumerate(events, start=1)
@@ -151,7 +151,11 @@ def _append(
         _insert(connection, rows)
     except sqlite3.IntegrityError:
         return _explain_conflict(connection, stream_id, events, expected_version)
-    return Appended(stream_id, tuple(map(to_envelope, rows)), duplicate=False)
+    envelopes = tuple(
+        recorded(stream_id, expected_version + offset, event, recorded_at)
+        for offset, event in enumerate(events, start=1)
+    )
+    return Appended(stream_id, envelopes, duplicate=False)
 
 
 _ROWS_PER_STATEMENT = 2000  # 11 columns each, well under SQLite's variable limit

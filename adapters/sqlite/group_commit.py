@@ -1,11 +1,11 @@
 """Group commit: concurrent writers share one transaction and one fsync.
 
-Each writer queues its work and then waits for the write lock. Whoever gets the lock
-first becomes the leader: it takes every queued piece of work, runs each in its own
-savepoint inside one transaction, commits once and wakes the others, who find their
-work done. A lone writer leads its own group of one, so it pays no hand-off to a
-background thread; under contention, the fsync is shared by everyone who queued
-while the previous group was committing.
+A writer queues its work. If no group is being committed, it becomes the leader: it
+takes every queued piece of work, runs each in its own savepoint inside one
+transaction, commits once, and wakes the others. Writers that queued meanwhile sleep
+until then; those whose work was in the group return, and one of the rest leads the
+next group with everything that queued up behind it. A lone writer leads its own group
+of one, so it pays no hand-off to a background thread.
 """
 
 from __future__ import annotations
@@ -32,21 +32,28 @@ class _Work(Generic[T]):
 class GroupCommitter:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
-        self._write_lock = threading.Lock()
-        self._queue_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._leading = False
         self._queue: list[_Work[Any]] = []
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` inside a write transaction and return once that transaction is
         durable. An exception from `fn` undoes only `fn`'s writes and is re-raised."""
         work = _Work(fn)
-        with self._queue_lock:
+        with self._changed:
             self._queue.append(work)
-        with self._write_lock:
+            while self._leading and not work.done:
+                self._changed.wait()
             if not work.done:
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
+                self._leading = True
+                group, self._queue = self._queue, []
+        if not work.done:
+            try:
                 self._commit(group)
+            finally:
+                with self._changed:
+                    self._leading = False
+                    self._changed.notify_all()
         if work.error is not None:
             raise work.error
         return work.value  # type: ignore[return-value]
