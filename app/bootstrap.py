@@ -14,8 +14,9 @@ def open_event_store(settings: Settings) -> EventStore:
         from adapters.sqlite.eventstore import SqliteEventStore
 
         return SqliteEventStore(settings.sqlite_path)
-    from adapters.firestore.eventstore import FirestoreEventStore
     from google.cloud import firestore
+
+    from adapters.firestore.eventstore import FirestoreEventStore
 
     return FirestoreEventStore(firestore.Client(project=settings.gcp_project))
 

@@ -28,8 +28,9 @@ class Backend:
             from adapters.sqlite.eventstore import SqliteEventStore
 
             return SqliteEventStore(self.sqlite_path)
-        from adapters.firestore.eventstore import FirestoreEventStore
         from google.cloud import firestore
+
+        from adapters.firestore.eventstore import FirestoreEventStore
 
         os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore_host
         return FirestoreEventStore(firestore.Client(project=self.project))

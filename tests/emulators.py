@@ -55,7 +55,7 @@ class Emulators:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3  # they keep nothing we need; don't wait long
         for pid in self.pids:
             while time.monotonic() < deadline and _group_alive(pid):
                 time.sleep(0.1)

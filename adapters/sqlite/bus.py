@@ -24,7 +24,13 @@ from pydantic import ValidationError
 
 from adapters.sqlite.connection import connect, create_schema
 from contracts.envelope import EventEnvelope
-from contracts.ports.bus import DeadLetter, Handler
+from contracts.ports.bus import (
+    DeadLetter,
+    Handler,
+    SubscriptionConflict,
+    UnknownSubscription,
+    UnknownTopic,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +55,10 @@ class SqliteBus:
         self.retry_backoff_s = retry_backoff_s
 
     def declare(self, topic: str, subscription: str | None = None) -> None:
-        if subscription is None:
-            return  # a topic exists through its subscriptions
         with self._transaction() as connection:
+            connection.execute("INSERT OR IGNORE INTO bus_topics (name) VALUES (?)", (topic,))
+            if subscription is None:
+                return
             row = connection.execute(
                 "SELECT topic FROM bus_subscriptions WHERE name = ?", (subscription,)
             ).fetchone()
@@ -61,13 +68,16 @@ class SqliteBus:
                     (subscription, topic),
                 )
             elif row[0] != topic:
-                raise ValueError(
+                raise SubscriptionConflict(
                     f"subscription {subscription!r} already exists on topic {row[0]!r}"
                 )
 
     def publish(self, topic: str, envelopes: Sequence[EventEnvelope]) -> None:
         now = time.time()
         with self._transaction() as connection:
+            known = connection.execute("SELECT 1 FROM bus_topics WHERE name = ?", (topic,))
+            if known.fetchone() is None:
+                raise UnknownTopic(f"topic {topic!r} does not exist; declare it first")
             subscriptions = [
                 name
                 for (name,) in connection.execute(
@@ -86,6 +96,12 @@ class SqliteBus:
             self._published.notify_all()
 
     def subscribe(self, subscription: str, handler: Handler, max_in_flight: int = 8) -> _Consumer:
+        with self._lock:
+            known = self._connection.execute(
+                "SELECT 1 FROM bus_subscriptions WHERE name = ?", (subscription,)
+            ).fetchone()
+        if known is None:
+            raise UnknownSubscription(f"subscription {subscription!r} does not exist; declare it")
         return _Consumer(self, subscription, handler, max_in_flight)
 
     def dead_letters(self, subscription: str, limit: int = 100) -> list[DeadLetter]:

@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (stream_id, version)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS bus_topics (
+    name TEXT PRIMARY KEY
+);
+
 CREATE TABLE IF NOT EXISTS bus_subscriptions (
     name  TEXT PRIMARY KEY,
     topic TEXT NOT NULL

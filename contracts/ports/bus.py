@@ -16,6 +16,19 @@ Handler = Callable[[EventEnvelope], None]
 """Handles one message. Returning acks it; raising makes it come back later."""
 
 
+class UnknownTopic(LookupError):
+    """Publishing to a topic nobody declared: refused rather than dropped, since a
+    misspelt topic would otherwise lose every message quietly."""
+
+
+class UnknownSubscription(LookupError):
+    """Subscribing to a subscription nobody declared."""
+
+
+class SubscriptionConflict(ValueError):
+    """The subscription exists on another topic; a subscription cannot move."""
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A message that failed `max_delivery_attempts` times, kept for operators.

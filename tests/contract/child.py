@@ -14,6 +14,8 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
+from app.logging import configure_logging
+from app.settings import LogFormat
 from contracts.envelope import Actor, EventEnvelope, NewEvent
 from tests.backends import Backend
 
@@ -48,6 +50,7 @@ def consume_without_acking(backend: Backend, subscription: str) -> None:
 
 
 if __name__ == "__main__":
+    configure_logging(LogFormat.JSON)  # stderr: stdout is how the child talks to the test
     chosen = Backend.from_json(sys.argv[1])
     if sys.argv[2] == "append":
         append_forever(chosen)

@@ -12,8 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
+
 from contracts.envelope import Actor, EventEnvelope
-from contracts.ports.bus import Bus
+from contracts.ports.bus import Bus, SubscriptionConflict, UnknownSubscription, UnknownTopic
 from tests.backends import Backend
 
 WAIT_S = 60.0
@@ -198,3 +200,25 @@ def test_unacked_messages_come_back_after_the_consumer_is_killed(
     eventually(lambda: len(recorder.handled) == 1, timeout=backend.ack_deadline_s * 6 + 30)
     consumer.stop()
     assert recorder.handled == [sent]
+
+
+def test_publishing_to_an_undeclared_topic_is_refused_not_dropped(bus: Bus) -> None:
+    topic, _ = names()
+
+    with pytest.raises(UnknownTopic):
+        bus.publish(topic, [envelope()])
+
+
+def test_subscribing_to_an_undeclared_subscription_is_refused(bus: Bus) -> None:
+    _, subscription = names()
+
+    with pytest.raises(UnknownSubscription):
+        bus.subscribe(subscription, Recorder())
+
+
+def test_a_subscription_cannot_move_to_another_topic(bus: Bus) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+
+    with pytest.raises(SubscriptionConflict):
+        bus.declare(f"{topic}-other", subscription)

@@ -1,0 +1,144 @@
+"""One `Bus.subscribe`: a streaming pull whose messages run the handler on a pool of
+`max_in_flight` threads, acked only once the handler returned."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import structlog
+from google.cloud.pubsub_v1 import SubscriberClient, types
+from google.cloud.pubsub_v1.subscriber.message import Message
+from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
+from structlog.typing import FilteringBoundLogger
+
+from adapters.pubsub.admin import DeadLetterRoute
+from adapters.pubsub.codec import NOT_AN_ENVELOPE, dead_letter_copy, decode
+from adapters.pubsub.publishing import DurablePublisher
+from contracts.ports.bus import Handler
+
+log = structlog.get_logger(__name__)
+
+
+class DeadLetterForwarder:
+    """Dead-letters a message on its last attempt from here, with the handler's error,
+    instead of leaving it to the subscription's dead-letter policy, which cannot know
+    the error. The policy remains the safety net for what never reaches this code: a
+    handler that hangs or kills its process, or a forward that fails."""
+
+    def __init__(
+        self, publisher: DurablePublisher, subscription: str, route: DeadLetterRoute
+    ) -> None:
+        self._publisher = publisher
+        self._subscription = subscription
+        self._route = route
+
+    def last_attempt(self, message: Message) -> int | None:
+        """The message's delivery attempt if it is the last one allowed, else None.
+
+        `delivery_attempt` is None when the subscription has no dead-letter policy or
+        the server did not count; then only the policy can decide."""
+        attempt: int | None = message.delivery_attempt
+        if attempt is None or attempt < self._route.max_delivery_attempts:
+            return None
+        return attempt
+
+    def forward(self, message: Message, attempts: int, error: str) -> None:
+        copy = dead_letter_copy(message, self._subscription, attempts, error)
+        self._publisher.publish(self._route.topic_path, [copy])
+
+
+class PubSubConsumer:
+    def __init__(
+        self,
+        subscriber: SubscriberClient,
+        subscription: str,
+        subscription_path: str,
+        handler: Handler,
+        *,
+        max_in_flight: int,
+        ack_deadline_s: int,
+        forwarder: DeadLetterForwarder | None,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
+        self._subscription = subscription
+        self._handler = handler
+        self._forwarder = forwarder
+        flow_control = types.FlowControl(
+            max_messages=max_in_flight,
+            # Leases are extended by exactly one ack deadline, so a consumer that dies
+            # (kill -9) releases its messages within `ack_deadline_s`, not the
+            # client's default of up to 60 s or more.
+            min_duration_per_lease_extension=ack_deadline_s,
+            max_duration_per_lease_extension=ack_deadline_s,
+        )
+        # As many threads as messages in flight: none waits in the pool's queue, where
+        # shutting down would nack it without the handler ever seeing it.
+        executor = ThreadPoolExecutor(max_in_flight, thread_name_prefix=f"pubsub-{subscription}")
+        self._stream = subscriber.subscribe(
+            subscription_path,
+            callback=self._on_message,
+            flow_control=flow_control,
+            scheduler=ThreadScheduler(executor),
+            await_callbacks_on_shutdown=True,
+        )
+        self._stream.add_done_callback(self._on_stream_done)
+
+    @property
+    def running(self) -> bool:
+        return not self._stream.done()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Received messages that no handler started are nacked by the client; the
+        handlers in flight finish and ack; what is still running after `timeout` keeps
+        its lease until it finishes, in the background."""
+        self._stream.cancel()
+        done, _ = wait([self._stream], timeout=timeout)
+        if done:
+            log.info("consumer_stopped", subscription=self._subscription)
+        else:
+            log.warning(
+                "consumer_stop_timed_out", subscription=self._subscription, timeout_s=timeout
+            )
+
+    def _on_message(self, message: Message) -> None:
+        bound = log.bind(
+            subscription=self._subscription,
+            message_id=message.message_id,
+            delivery_attempt=message.delivery_attempt,
+        )
+        envelope = decode(message.data)
+        if envelope is None:
+            bound.warning("message_undecodable")
+            self._failed(message, NOT_AN_ENVELOPE, bound)
+            return
+        bound = bound.bind(event_id=envelope.event_id, correlation_id=envelope.correlation_id)
+        try:
+            self._handler(envelope)
+        except Exception as error:  # any handler failure means "deliver it again"
+            bound.warning("handler_failed", error=type(error).__name__)
+            self._failed(message, f"{type(error).__name__}: {error}", bound)
+            return
+        message.ack()
+
+    def _failed(self, message: Message, error: str, bound: FilteringBoundLogger) -> None:
+        last = None if self._forwarder is None else self._forwarder.last_attempt(message)
+        if self._forwarder is None or last is None:
+            message.nack()
+            return
+        try:
+            self._forwarder.forward(message, last, error)
+        except Exception as forward_error:  # the dead-letter policy takes over on nack
+            bound.error("dead_letter_forward_failed", error=type(forward_error).__name__)
+            message.nack()
+            return
+        message.ack()
+        bound.error("message_dead_lettered")
+
+    def _on_stream_done(self, stream: Future[Any]) -> None:
+        if stream.cancelled():
+            return
+        error = stream.exception()
+        if error is not None:
+            log.error("consumer_stream_failed", subscription=self._subscription, error=repr(error))
