@@ -59,12 +59,14 @@ class SqliteEventStore:
     # -- reading -----------------------------------------------------------------
 
     def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
-        return _read_stream(self._reader(), stream_id, from_version)
+        return _read_stream(self._reader(), check_stream_id(stream_id), from_version)
 
     def version(self, stream_id: str) -> int:
-        return _version(self._reader(), stream_id)
+        return _version(self._reader(), check_stream_id(stream_id))
 
     def read_all(self, cursor: str | None = None, limit: int = 1000) -> EventPage:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
         after_stream, after_version = json.loads(cursor) if cursor else ("", 0)
         rows = (
             self._reader()
@@ -106,7 +108,7 @@ class _Transaction:
         self.appended: list[Appended] = []
 
     def read(self, stream_id: str) -> list[EventEnvelope]:
-        return _read_stream(self._connection, stream_id, 1)
+        return _read_stream(self._connection, check_stream_id(stream_id), 1)
 
     def append(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> None:
         check_stream_id(stream_id)

@@ -135,9 +135,46 @@ def test_a_batch_only_partly_recorded_conflicts_and_writes_nothing(store: EventS
     assert store.version("session-a") == 1
 
 
-def test_an_invalid_stream_id_is_refused(store: EventStore) -> None:
+def test_an_invalid_stream_id_is_refused_for_writes_and_reads(store: EventStore) -> None:
     with pytest.raises(InvalidStreamId):
         store.append("session/../x", [new_event()], expected_version=0)
+    with pytest.raises(InvalidStreamId):
+        store.read("session:1")
+    with pytest.raises(InvalidStreamId):
+        store.version("Session-1")
+    with pytest.raises(InvalidStreamId):
+        store.transact(lambda tx: tx.read("session/1"))
+
+
+def test_an_empty_append_and_an_empty_page_are_refused(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="nothing to append"):
+        store.append("session-a", [], expected_version=0)
+    with pytest.raises(ValueError, match="nothing to append"):
+        store.transact(lambda tx: tx.append("session-a", [], expected_version=0))
+    with pytest.raises(ValueError, match="limit"):
+        store.read_all(limit=0)
+
+
+def test_awkward_payloads_come_back_exactly(store: EventStore) -> None:
+    """JSON the domain may produce, including shapes some document stores refuse."""
+    payloads = [
+        {"nested": [[1, [2]], []], "big": 2**64, "neg": -(2**63), "float": 0.1},
+        {"": "empty key", "__x__": "reserved-looking key", "a.b": "dotted", "a/b": "slash"},
+        {"text": 'olá 👋 \u0000 \n "quoted"', "none": None, "bool": False, "empty": {}},
+    ]
+    store.append("lead-a", [new_event(n, blob=p) for n, p in enumerate(payloads)], 0)
+
+    assert [e.payload["blob"] for e in store.read("lead-a")] == payloads
+
+
+def test_a_transaction_reads_its_own_appends(store: EventStore) -> None:
+    store.append("session-a", [new_event(0)], expected_version=0)
+
+    def append_then_read(tx: StreamTransaction) -> list[int]:
+        tx.append("session-a", [new_event(1)], expected_version=1)
+        return [e.version for e in tx.read("session-a")]
+
+    assert store.transact(append_then_read).value == [1, 2]
 
 
 def test_eight_threads_on_one_stream_win_each_version_exactly_once(store: EventStore) -> None:
