@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     bus_max_delivery_attempts: int = Field(
         5, ge=5, le=100, validation_alias="BUS_MAX_DELIVERY_ATTEMPTS"
     )
+
+    whatsapp_verify_token: SecretStr | None = Field(None, validation_alias="WHATSAPP_VERIFY_TOKEN")
+    whatsapp_app_secret: SecretStr | None = Field(None, validation_alias="WHATSAPP_APP_SECRET")
+    pii_hash_key: SecretStr | None = Field(None, validation_alias="PII_HASH_KEY")
+    pii_encryption_keys: SecretStr | None = Field(None, validation_alias="PII_ENCRYPTION_KEYS")
+    """Comma-separated `key_id:base64(32 bytes)`; the first encrypts, all decrypt."""
 
     @property
     def sqlite_path(self) -> Path:

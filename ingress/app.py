@@ -1,0 +1,40 @@
+"""The FastAPI application: routes translate, one application function decides."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from ingress import operator_api
+from ingress.services import IngressServices
+
+
+def create_app(services: IngressServices) -> FastAPI:
+    app = FastAPI(
+        title="Switchboard",
+        summary="Event-sourced core of a WhatsApp contact center: an LLM answers, humans "
+        "stay in control.",
+        version="0.1.0",
+    )
+    app.state.services = services
+    app.include_router(operator_api.router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        """Every back end answers."""
+        failures = []
+        for check in services.ready_checks:
+            try:
+                check()
+            except Exception as error:
+                failures.append(f"{getattr(check, '__name__', 'check')}: {type(error).__name__}")
+        if failures:
+            return JSONResponse({"status": "unavailable", "failures": failures}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app

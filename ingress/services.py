@@ -1,0 +1,29 @@
+"""What the HTTP edge needs from the rest of the system, handed in by `app/bootstrap.py`
+(the ingress imports ports, never adapters)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from contracts.ports.bus import Bus
+from contracts.ports.eventstore import EventStore
+from contracts.ports.operators import OperatorDirectory
+from contracts.ports.vault import Vault
+
+INBOUND_TOPIC = "inbound"
+COMMANDS_TOPIC = "commands"
+
+
+@dataclass(frozen=True)
+class IngressServices:
+    store: EventStore
+    bus: Bus
+    vault: Vault
+    operators: OperatorDirectory
+    clock: Callable[[], datetime]
+    whatsapp_verify_token: str
+    whatsapp_app_secret: bytes
+    ready_checks: tuple[Callable[[], None], ...] = ()
+    """Each raises when its back end is unreachable (GET /readyz)."""
