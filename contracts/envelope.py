@@ -9,12 +9,15 @@ typed view.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.upcasting import upcast
 
 
 class Actor(StrEnum):
@@ -132,4 +135,11 @@ class EventEnvelope(BaseModel):
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Self:
-        return cls.model_validate_json(data)
+        """Decode an envelope from the bus, upcast like one read from the store: a
+        message queued before a schema change arrives in the current shape."""
+        fields = json.loads(data)
+        if isinstance(fields, dict) and isinstance(fields.get("payload"), dict):
+            fields["schema_version"], fields["payload"] = upcast(
+                fields.get("type", ""), fields.get("schema_version", 0), fields["payload"]
+            )
+        return cls.model_validate(fields)

@@ -72,10 +72,50 @@ def _group_alive(pgid: int) -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: every socket stays bound until all are chosen."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+_WATCHDOG = """
+import os, signal, sys, time
+parent, groups = int(sys.argv[1]), [int(g) for g in sys.argv[2:]]
+def alive(pid, kill=os.kill):
+    try:
+        kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+while alive(parent) and any(alive(g, os.killpg) for g in groups):
+    time.sleep(1)
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            pass
+    time.sleep(3)
+"""
+
+
+def _watch(groups: tuple[int, ...]) -> None:
+    """Stop the emulators when this process dies, however it dies (a killed pytest
+    must not leave two JVMs behind)."""
+    subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), *map(str, groups)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
 
 
 def _wait_until_up(host: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -92,13 +132,15 @@ def _wait_until_up(host: str, process: subprocess.Popen[bytes], log: Path) -> No
     raise EmulatorUnavailable(f"emulator at {host} did not answer within 60 s; see {log}")
 
 
-def start(log_dir: Path) -> Emulators:
+def start(log_dir: Path, *, outlive_caller: bool = False) -> Emulators:
+    """Start both emulators. They stop with the calling process unless
+    `outlive_caller` (the `scripts/emulators.sh start` case)."""
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         raise EmulatorUnavailable("gcloud is not on PATH; install the Google Cloud SDK")
     log_dir.mkdir(parents=True, exist_ok=True)
-    pubsub_host = f"127.0.0.1:{free_port()}"
-    firestore_host = f"127.0.0.1:{free_port()}"
+    pubsub_port, firestore_port = free_ports(2)
+    pubsub_host, firestore_host = f"127.0.0.1:{pubsub_port}", f"127.0.0.1:{firestore_port}"
     commands = {
         "pubsub": [
             gcloud,
@@ -126,6 +168,8 @@ def start(log_dir: Path) -> Emulators:
                 log,
             )
     emulators = Emulators(pubsub_host, firestore_host, tuple(p.pid for p, _ in processes.values()))
+    if not outlive_caller:
+        _watch(emulators.pids)
     try:
         for (process, log), host in zip(
             processes.values(), (pubsub_host, firestore_host), strict=True
@@ -142,7 +186,7 @@ def main(argv: list[str]) -> int:
         if STATE_FILE.exists():
             print(f"emulators already started ({STATE_FILE}); run stop first", file=sys.stderr)
             return 1
-        emulators = start(STATE_FILE.parent)
+        emulators = start(STATE_FILE.parent, outlive_caller=True)
         STATE_FILE.write_text(json.dumps({**emulators.env(), "pids": emulators.pids}))
         for key, value in emulators.env().items():
             print(f"export {key}={value}")

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from google.cloud.pubsub_v1.subscriber.message import Message
 from google.pubsub_v1 import PubsubMessage
-from pydantic import ValidationError
 
 from contracts.envelope import EventEnvelope
 from contracts.ports.bus import DeadLetter
@@ -51,7 +50,7 @@ def encode(envelope: EventEnvelope) -> OutgoingMessage:
 def decode(data: bytes) -> EventEnvelope | None:
     try:
         return EventEnvelope.from_json(data)
-    except ValidationError:
+    except ValueError:  # not JSON, or not an envelope
         return None
 
 

@@ -20,7 +20,6 @@ from functools import partial
 from pathlib import Path
 
 import structlog
-from pydantic import ValidationError
 
 from adapters.sqlite.connection import connect, create_schema
 from contracts.envelope import EventEnvelope
@@ -221,7 +220,7 @@ def _move_to_dead_letters(
 def _decode(data: bytes) -> EventEnvelope | None:
     try:
         return EventEnvelope.from_json(data)
-    except ValidationError:
+    except ValueError:  # not JSON, or not an envelope
         return None
 
 

@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -222,3 +223,21 @@ def test_a_subscription_cannot_move_to_another_topic(bus: Bus) -> None:
 
     with pytest.raises(SubscriptionConflict):
         bus.declare(f"{topic}-other", subscription)
+
+
+def test_a_message_queued_before_a_schema_change_arrives_upcast(bus: Bus) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    stored_v1 = Path(__file__).parent.parent / "fixtures" / "lead_field_collected_v1.json"
+    old = EventEnvelope.model_validate_json(stored_v1.read_text())
+    assert old.schema_version == 1
+    recorder = Recorder()
+
+    bus.publish(topic, [old])
+    consumer = bus.subscribe(subscription, recorder)
+    eventually(lambda: len(recorder.handled) == 1)
+    consumer.stop()
+
+    [received] = recorder.handled
+    assert received.schema_version == 2
+    assert received.event().model_dump()["inferred"] is True
