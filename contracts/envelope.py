@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.upcasting import upcast
 
@@ -50,6 +50,15 @@ class Event(BaseModel):
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""An aware datetime, held in UTC whatever offset it came with: every back end then
+hands back the same instant in the same form, and "per day" is the same day on each."""
+
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a9e-53a4-4c55-9d4e-2f7b1e0c8a31")
 
 
@@ -71,7 +80,7 @@ class NewEvent(BaseModel):
     event_id: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1)
     schema_version: int = Field(ge=1)
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     correlation_id: str = Field(min_length=1)
     causation_id: str | None = None
     actor: Actor
@@ -110,8 +119,8 @@ class EventEnvelope(BaseModel):
     version: int = Field(ge=1)
     type: str
     schema_version: int = Field(ge=1)
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime
+    occurred_at: UtcDatetime
+    recorded_at: UtcDatetime
     correlation_id: str
     causation_id: str | None = None
     actor: Actor

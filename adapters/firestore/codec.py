@@ -51,6 +51,12 @@ def check_unique(event_ids: Iterable[str]) -> None:
         seen.add(event_id)
 
 
+def check_expected_version(expected_version: int) -> None:
+    """Versions start at 1; 0 is a new stream. Below that, no stream is ever there."""
+    if expected_version < 0:
+        raise ValueError("expected_version must be >= 0")
+
+
 def to_documents(
     stream_id: str, events: Sequence[NewEvent], after_version: int, recorded_at: datetime
 ) -> list[Document]:

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from google.api_core.exceptions import (
     Conflict,
     DeadlineExceeded,
-    FailedPrecondition,
     ResourceExhausted,
     ServiceUnavailable,
 )
@@ -31,6 +30,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from adapters.firestore.codec import (
     Document,
+    check_expected_version,
     check_unique,
     event_id_key,
     event_key,
@@ -59,7 +59,8 @@ class Stale(Exception):
 
 
 # AlreadyExists (a create on a taken name) and Aborted (a lost transaction) are Conflicts.
-_LOST_RACE = (Conflict, FailedPrecondition, Stale)
+# Nothing else is a lost race: FailedPrecondition, say, is a database in Datastore mode.
+_LOST_RACE = (Conflict, Stale)
 _RETRYING = Retrying(
     retry=retry_if_exception_type((ServiceUnavailable, DeadlineExceeded, ResourceExhausted)),
     wait=wait_random_exponential(multiplier=0.05, max=2.0),
@@ -75,19 +76,20 @@ def _call(fn: Callable[[], R]) -> R:
 
 
 class FirestoreEventStore:
-    """`EventStore` on Firestore: `{prefix}events/{stream}:{version}` holds the events,
-    `{prefix}event_ids/{sha256(event_id)}` says where each event id is recorded."""
+    """`EventStore` on Firestore: `events/{stream}:{version}` holds the events,
+    `event_ids/{sha256(event_id)}` says where each event id is recorded."""
 
-    def __init__(self, client: firestore.Client, collection_prefix: str = "") -> None:
+    def __init__(self, client: firestore.Client) -> None:
         self._client = client
-        self._events = client.collection(f"{collection_prefix}events")
-        self._event_ids = client.collection(f"{collection_prefix}event_ids")
+        self._events = client.collection("events")
+        self._event_ids = client.collection("event_ids")
 
     def append(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> Appended:
         check_stream_id(stream_id)
         check_unique(event.event_id for event in events)
         if not events:
             raise ValueError("nothing to append")
+        check_expected_version(expected_version)
         documents = to_documents(stream_id, events, expected_version, datetime.now(UTC))
         # Events are never deleted: if the previous version exists now, it exists at commit.
         if expected_version == 0 or self._exists(event_key(stream_id, expected_version)):
@@ -125,17 +127,40 @@ class FirestoreEventStore:
         for _ in range(attempts):
             view = StreamView(self)
             value = fn(view)
-            try:
-                _call(partial(self._commit, view.guards(), view.documents()))
-            except _LOST_RACE:
-                continue
-            return Committed(value, tuple(view.appended))
+            if self._committed(view):
+                return Committed(value, tuple(view.appended))
         raise self._moved(view)
 
     def close(self) -> None:
         close = getattr(self._client, "close", None)
         if callable(close):
             close()
+
+    def _committed(self, view: StreamView) -> bool:
+        """Commit what `view` staged; false when another writer won the race.
+
+        A commit can land and its reply be lost (`DeadlineExceeded`); `_call` then tries
+        again, and the repeat loses to the first: its creates find their names taken, or
+        a stream it guards has moved on since. So a lost race is only lost if the staged
+        documents are not there as we wrote them."""
+        documents = view.documents()
+        try:
+            _call(partial(self._commit, view.guards(), documents))
+        except _LOST_RACE:
+            return bool(documents) and self._landed(documents)
+        return True
+
+    def _landed(self, documents: list[Document]) -> bool:
+        """Whether every event of `documents` is recorded at its staged name with its
+        staged event id and record time: then it was this client's commit (a redelivery
+        racing it would have recorded another time)."""
+        refs = [self._events.document(event_key(d["stream_id"], d["version"])) for d in documents]
+        stored = {s.id: s.to_dict() for s in _call(lambda: list(self._client.get_all(refs)))}
+        return all(
+            (found := stored.get(ref.id)) is not None
+            and (found["event_id"], found["recorded_at"]) == (d["event_id"], d["recorded_at"])
+            for ref, d in zip(refs, documents, strict=True)
+        )
 
     def _commit(self, guards: list[str], documents: list[Document]) -> None:
         """Create `documents` (events and their event id index entries) together, if

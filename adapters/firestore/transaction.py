@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from adapters.firestore.codec import Document, check_unique, event_key, to_documents, to_envelope
+from adapters.firestore.codec import (
+    Document,
+    check_expected_version,
+    check_unique,
+    event_key,
+    to_documents,
+    to_envelope,
+)
 from contracts.envelope import EventEnvelope, NewEvent
 from contracts.ports.eventstore import Appended, ConcurrencyError
 from contracts.streams import check_stream_id
@@ -45,6 +52,7 @@ class StreamView:
         check_stream_id(stream_id)
         if not events:
             raise ValueError("nothing to append")
+        check_expected_version(expected_version)
         staged_ids = (document["event_id"] for document in self.documents())
         check_unique([*staged_ids, *(event.event_id for event in events)])
         recorded = self._store.recorded(events)

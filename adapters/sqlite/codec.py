@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.envelope import Actor, EventEnvelope, NewEvent
@@ -43,10 +43,16 @@ def to_envelope(row: Row | tuple[Any, ...]) -> EventEnvelope:
     schema_version, upcast_payload = upcast(type_, schema_version, json.loads(payload))
     return trusted_envelope({
         "event_id": event_id, "stream_id": stream_id, "version": version, "type": type_,
-        "schema_version": schema_version, "occurred_at": datetime.fromisoformat(occurred_at),
-        "recorded_at": datetime.fromisoformat(recorded_at), "correlation_id": correlation_id,
+        "schema_version": schema_version, "occurred_at": _utc(occurred_at),
+        "recorded_at": _utc(recorded_at), "correlation_id": correlation_id,
         "causation_id": causation_id, "actor": _ACTORS[actor], "payload": upcast_payload,
     })  # fmt: skip
+
+
+def _utc(text: str) -> datetime:
+    """What `UtcDatetime` makes of a stored time. Rows written before envelopes held
+    UTC may carry another offset; UTC ones come back as they are, at no cost."""
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def recorded(stream_id: str, version: int, event: NewEvent, recorded_at: datetime) -> EventEnvelope:
@@ -66,7 +72,7 @@ def trusted_envelope(fields: dict[str, Any]) -> EventEnvelope:
     """An envelope from values that were validated on their way into our own table.
 
     This is what `BaseModel.model_construct` ends with, without its per-field loop:
-    reading is the replay hot path, and this halves its cost. `tests/unit/
+    reading is the replay hot path, and this halves its cost. `tests/integration/
     test_sqlite_codec.py` checks the result equals pydantic's own construction."""
     envelope = EventEnvelope.__new__(EventEnvelope)
     _set(envelope, "__dict__", fields)

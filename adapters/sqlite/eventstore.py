@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -33,8 +35,8 @@ class SqliteEventStore:
         create_schema(writer)
         self._writer = writer
         self._committer = GroupCommitter(writer)
-        self._readers = threading.local()
-        self._all_readers: list[sqlite3.Connection] = []
+        self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
 
     # -- writing -----------------------------------------------------------------
@@ -47,7 +49,11 @@ class SqliteEventStore:
 
     def transact(self, fn: Callable[[_Transaction], T], attempts: int = 5) -> Committed[T]:
         """SQLite has one writer at a time, so `fn` runs inside the write transaction
-        and always sees the latest state: it never needs a second attempt."""
+        and always sees the latest state: it never needs a second attempt. `attempts`
+        is there because the port has it (Firestore validates at commit and may run `fn`
+        again); it is checked like there, and otherwise unused."""
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts}")
 
         def run(connection: sqlite3.Connection) -> Committed[T]:
             transaction = _Transaction(connection)
@@ -59,44 +65,50 @@ class SqliteEventStore:
     # -- reading -----------------------------------------------------------------
 
     def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
-        return _read_stream(self._reader(), check_stream_id(stream_id), from_version)
+        with self._reader() as reader:
+            return _read_stream(reader, check_stream_id(stream_id), from_version)
 
     def version(self, stream_id: str) -> int:
-        return _version(self._reader(), check_stream_id(stream_id))
+        with self._reader() as reader:
+            return _version(reader, check_stream_id(stream_id))
 
     def read_all(self, cursor: str | None = None, limit: int = 1000) -> EventPage:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         after_stream, after_version = json.loads(cursor) if cursor else ("", 0)
-        rows = (
-            self._reader()
-            .execute(
+        with self._reader() as reader:
+            rows = reader.execute(
                 f"SELECT {COLUMNS} FROM events WHERE (stream_id, version) > (?, ?) "
                 "ORDER BY stream_id, version LIMIT ?",
                 (after_stream, after_version, limit),
-            )
-            .fetchall()
-        )
+            ).fetchall()
         events = tuple(map(to_envelope, rows))
         next_cursor = json.dumps([rows[-1][0], rows[-1][1]]) if len(rows) == limit else None
         return EventPage(events, next_cursor)
 
     def close(self) -> None:
         with self._readers_lock:
-            for reader in self._all_readers:
+            for reader in self._readers:
                 reader.close()
-            self._all_readers.clear()
+            self._readers.clear()
         self._writer.close()
 
-    def _reader(self) -> sqlite3.Connection:
-        """One read connection per thread: WAL readers never wait for the writer."""
-        reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)
-        if reader is None:
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A read connection of its own for the duration of one read (WAL readers never
+        wait for the writer), taken from the idle ones or opened. It goes back to them
+        afterwards, so the store holds as many as reads ever ran at once, not one per
+        thread that ever read."""
+        try:
+            reader = self._idle_readers.get_nowait()
+        except queue.Empty:
             reader = connect(self._path)
-            self._readers.connection = reader
             with self._readers_lock:
-                self._all_readers.append(reader)
-        return reader
+                self._readers.append(reader)
+        try:
+            yield reader
+        finally:
+            self._idle_readers.put(reader)
 
 
 class _Transaction:
@@ -142,6 +154,8 @@ def _append(
     conflict, and only then do we look at why (a duplicate or a concurrent writer)."""
     if not events:
         raise ValueError("nothing to append")
+    if expected_version < 0:
+        raise ValueError("expected_version must be >= 0")
     if expected_version and _version(connection, stream_id) < expected_version:
         return _explain_conflict(connection, stream_id, events, expected_version)
     recorded_at = datetime.now(UTC)

@@ -11,7 +11,6 @@ of one, so it pays no hand-off to a background thread.
 from __future__ import annotations
 
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -38,7 +37,8 @@ class GroupCommitter:
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` inside a write transaction and return once that transaction is
-        durable. An exception from `fn` undoes only `fn`'s writes and is re-raised."""
+        durable. An exception from `fn` undoes only `fn`'s writes and is re-raised; if
+        the transaction itself fails, `GroupCommitFailed` is raised."""
         work = _Work(fn)
         with self._changed:
             self._queue.append(work)
@@ -54,45 +54,66 @@ class GroupCommitter:
                 with self._changed:
                     self._leading = False
                     self._changed.notify_all()
+        if not work.done:  # never report success for work no transaction ran
+            raise GroupCommitFailed("the write transaction ended before this work ran")
         if work.error is not None:
             raise work.error
         return work.value  # type: ignore[return-value]
 
     def _commit(self, group: list[_Work[Any]]) -> None:
-        connection = self._connection
-        committed = False
+        """Run `group` in one transaction and settle every work of it, whatever fails:
+        each ends done, with its value or its own error if the transaction committed,
+        or with `GroupCommitFailed` if it did not."""
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            if len(group) == 1:  # alone: a failure may undo the whole transaction
-                work = group[0]
+            self._transact(group)
+        except Exception as failure:
+            self._abandon(group, failure)
+        except BaseException as failure:  # KeyboardInterrupt: stop, but tell the others
+            self._abandon(group, failure)
+            raise
+        finally:
+            for work in group:
+                work.done = True
+
+    def _transact(self, group: list[_Work[Any]]) -> None:
+        connection = self._connection
+        if connection.in_transaction:
+            # A rollback that failed left the last group's transaction open: none of it
+            # committed, and it still holds the write lock.
+            connection.execute("ROLLBACK")
+        connection.execute("BEGIN IMMEDIATE")
+        if len(group) == 1:  # alone: a failure may undo the whole transaction
+            work = group[0]
+            try:
+                work.value = work.fn(connection)
+            except Exception as error:
+                connection.execute("ROLLBACK")
+                work.error = error
+                return
+        else:
+            for work in group:
+                connection.execute("SAVEPOINT work")
                 try:
                     work.value = work.fn(connection)
                 except Exception as error:
-                    connection.execute("ROLLBACK")
+                    connection.execute("ROLLBACK TO work")
                     work.error = error
-                    return
-            else:
-                for work in group:
-                    connection.execute("SAVEPOINT work")
-                    try:
-                        work.value = work.fn(connection)
-                    except Exception as error:
-                        connection.execute("ROLLBACK TO work")
-                        work.error = error
-                    connection.execute("RELEASE work")
-            connection.execute("COMMIT")
-            committed = True
-        finally:
-            if not committed and not (len(group) == 1 and group[0].error is not None):
-                # nobody's work is durable: every writer must hear so
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                failure = sys.exc_info()[1]
-                for work in group:
-                    work.value = None
-                    work.error = GroupCommitFailed(f"the write transaction failed: {failure!r}")
-            for work in group:
-                work.done = True
+                connection.execute("RELEASE work")
+        connection.execute("COMMIT")
+
+    def _abandon(self, group: list[_Work[Any]], failure: BaseException) -> None:
+        """Nobody's work is durable: every writer hears so, even if the rollback fails
+        too (the next group then rolls back first)."""
+        errors = [GroupCommitFailed(f"the write transaction failed: {failure!r}") for _ in group]
+        for work, error in zip(group, errors, strict=True):
+            error.__cause__ = failure
+            work.value, work.error = None, error
+        if self._connection.in_transaction:
+            try:
+                self._connection.execute("ROLLBACK")
+            except sqlite3.Error as rollback_failure:
+                for error in errors:
+                    error.add_note(f"and so did the rollback: {rollback_failure!r}")
 
 
 class GroupCommitFailed(Exception):

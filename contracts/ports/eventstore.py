@@ -79,7 +79,8 @@ class StreamTransaction(Protocol):
 
 class EventStore(Protocol):
     def append(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> Appended:
-        """Append atomically after `expected_version` (0 for a new stream).
+        """Append atomically after `expected_version` (0 for a new stream; below 0 is a
+        `ValueError`).
 
         Raises `ConcurrencyError` when the stream is elsewhere, writing nothing. When
         every event id is already in the stream, succeeds without writing."""
@@ -101,9 +102,10 @@ class EventStore(Protocol):
     def transact(self, fn: Callable[[StreamTransaction], T], attempts: int = 5) -> Committed[T]:
         """Run `fn` so that its reads and appends commit together or not at all.
 
-        `fn` may run more than once (up to `attempts`) when a stream it read changes
-        before the commit, so it must not have side effects. A stale
-        `expected_version` raises `ConcurrencyError` at once."""
+        `fn` may run more than once (up to `attempts`, at least 1) when a stream it read
+        changes before the commit, so it must not have side effects; it never runs again
+        on top of its own commit. A stale `expected_version` raises `ConcurrencyError` at
+        once."""
         ...
 
     def close(self) -> None: ...

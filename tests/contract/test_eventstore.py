@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -32,13 +32,14 @@ def new_event(
     event_id: str | None = None,
     type_: str = "TestHappened",
     schema_version: int = 1,
+    occurred_at: datetime = NOW,
     **payload: object,
 ) -> NewEvent:
     return NewEvent(
         event_id=event_id or str(uuid.uuid4()),
         type=type_,
         schema_version=schema_version,
-        occurred_at=NOW,
+        occurred_at=occurred_at,
         correlation_id="corr-1",
         causation_id="cause-1",
         actor=Actor.SYSTEM,
@@ -89,6 +90,37 @@ def test_a_wrong_expected_version_raises_and_writes_nothing(
     assert raised.value.stream_id == "session-a"
     assert raised.value.expected_version == expected_version
     assert [e.payload["n"] for e in store.read("session-a")] == [1, 2]
+
+
+def test_times_come_back_in_utc_whatever_offset_they_were_written_with(
+    store: EventStore,
+) -> None:
+    """So that "per day" is the same day on every back end."""
+    written = datetime(2026, 11, 25, 22, 30, tzinfo=timezone(timedelta(hours=-3)))
+
+    appended = store.append("session-a", [new_event(occurred_at=written)], expected_version=0)
+
+    for event in (appended.events[0], store.read("session-a")[0], store.read_all().events[0]):
+        assert event.occurred_at == written
+        assert event.occurred_at.tzinfo is UTC
+        assert event.occurred_at.isoformat() == "2026-11-26T01:30:00+00:00"
+        assert event.occurred_at.date() == date(2026, 11, 26)
+        assert event.recorded_at.tzinfo is UTC
+
+
+def test_a_negative_expected_version_is_refused_and_writes_nothing(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="expected_version must be >= 0"):
+        store.append("session-a", [new_event()], expected_version=-1)
+    with pytest.raises(ValueError, match="expected_version must be >= 0"):
+        store.transact(lambda tx: tx.append("session-a", [new_event()], expected_version=-1))
+
+    assert store.read("session-a") == []
+    assert store.version("session-a") == 0
+
+
+def test_a_transaction_needs_at_least_one_attempt(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="attempts"):
+        store.transact(lambda tx: tx.read("session-a"), attempts=0)
 
 
 def test_appending_the_same_events_again_is_a_no_op(store: EventStore) -> None:
@@ -247,6 +279,52 @@ def test_a_transaction_whose_second_precondition_fails_writes_nothing(
 
     assert store.read("session-a") == []
     assert store.version("lead-a") == 1
+
+
+@pytest.mark.parametrize("reads_another_stream", [False, True], ids=["appends", "reads-too"])
+def test_a_conflict_found_only_at_commit_writes_nothing(
+    store: EventStore, reads_another_stream: bool
+) -> None:
+    """Another writer takes session-b:1 after `fn` staged its appends to session-a and
+    session-b, before the commit. Either the transaction committed first (SQLite: the
+    writer waits for it, then finds session-b taken), or none of it is visible."""
+    store.append("system", [new_event(0)], expected_version=0)
+    other: list[BaseException | None] = []
+
+    def take_b() -> None:
+        try:
+            store.append("session-b", [new_event(9, event_id="other")], expected_version=0)
+        except ConcurrencyError as error:
+            other.append(error)
+        else:
+            other.append(None)
+
+    writer = threading.Thread(target=take_b)
+
+    def claim(tx: StreamTransaction) -> None:
+        if reads_another_stream:  # on Firestore, the commit is then a transaction
+            tx.read("system")
+        tx.append("session-a", [new_event(1, event_id="tx-a")], expected_version=0)
+        tx.append("session-b", [new_event(2, event_id="tx-b")], expected_version=0)
+        writer.start()
+        writer.join(timeout=1.0)  # SQLite serialises writers: the writer waits for us
+
+    try:
+        store.transact(claim, attempts=1)
+    except ConcurrencyError:
+        committed = False
+    else:
+        committed = True
+    writer.join()
+
+    a = [e.event_id for e in store.read("session-a")]
+    b = [e.event_id for e in store.read("session-b")]
+    if committed:
+        assert (a, b) == (["tx-a"], ["tx-b"])
+        assert isinstance(other[0], ConcurrencyError)
+    else:
+        assert (a, b) == ([], ["other"])
+        assert other == [None]
 
 
 def test_a_transaction_that_appends_a_duplicate_records_it_as_such(store: EventStore) -> None:

@@ -1,15 +1,18 @@
-"""Group commit on a real SQLite file: concurrent writers share commits, and one
-writer's failure undoes only its own writes."""
+"""Group commit on a real SQLite file: concurrent writers share commits, one
+writer's failure undoes only its own writes, and a failed commit fails every writer."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from adapters.sqlite.connection import connect
-from adapters.sqlite.group_commit import GroupCommitter
+from adapters.sqlite.group_commit import GroupCommitFailed, GroupCommitter
 
 
 class CountingConnection(sqlite3.Connection):
@@ -61,3 +64,76 @@ def test_concurrent_writers_share_commits_and_failures_stay_their_own(tmp_path: 
     assert set(failures) == expected_failures
     assert rows == {(w, n) for w in range(writers) for n in range(per_writer)} - expected_failures
     assert CountingConnection.commits < writers * per_writer / 2  # ~4 writes a commit here
+
+
+class FailingDisk(sqlite3.Connection):
+    """Once `failing` is set, the next COMMIT fails, and so does the ROLLBACK after it."""
+
+    failing = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if self.failing and sql in ("COMMIT", "ROLLBACK"):
+            self.failing = sql == "COMMIT"
+            raise sqlite3.OperationalError(f"disk I/O error ({sql})")
+        return super().execute(sql, *args)
+
+
+def test_a_commit_that_fails_and_cannot_roll_back_fails_every_writer_of_its_group(
+    tmp_path: Path,
+) -> None:
+    connection = sqlite3.connect(tmp_path / "g.db", isolation_level=None,
+                                 check_same_thread=False, factory=FailingDisk)  # fmt: skip
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE t (writer TEXT)")
+    committer = GroupCommitter(connection)
+    leading, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def insert(
+        name: str, then: Callable[[], object] = lambda: None
+    ) -> Callable[[sqlite3.Connection], str]:
+        def work(c: sqlite3.Connection) -> str:
+            c.execute("INSERT INTO t VALUES (?)", (name,))
+            then()
+            return name
+
+        return work
+
+    def write(name: str, work: Callable[[sqlite3.Connection], str]) -> None:
+        try:
+            outcomes[name] = committer.run(work)
+        except Exception as error:
+            outcomes[name] = error
+
+    def hold() -> None:  # A leads while B and C queue up behind it
+        leading.set()
+        release.wait(timeout=5)
+
+    def fail_the_commit() -> None:
+        connection.failing = True
+
+    writers = [threading.Thread(target=write, args=("A", insert("A", then=hold)))]
+    writers[0].start()
+    leading.wait(timeout=5)
+    for name, then in (("B", fail_the_commit), ("C", lambda: None)):
+        writers.append(threading.Thread(target=write, args=(name, insert(name, then))))
+        writers[-1].start()
+    time.sleep(0.3)  # B and C wait for A: they will form the next group together
+    release.set()
+    for writer in writers:
+        writer.join(timeout=10)
+
+    def committed() -> set[str]:
+        with closing(connect(tmp_path / "g.db")) as reader:
+            return {writer for (writer,) in reader.execute("SELECT writer FROM t")}
+
+    rows = committed()
+    assert outcomes["A"] == "A"
+    assert isinstance(outcomes["B"], GroupCommitFailed)
+    for name in ("B", "C"):  # C failed with B, or (had it come late) committed alone
+        if isinstance(outcomes[name], GroupCommitFailed):
+            assert name not in rows
+        else:
+            assert (outcomes[name], name in rows) == (name, True)
+    assert committer.run(insert("D")) == "D"  # the next group starts clean
+    assert committed() == rows | {"D"}

@@ -51,7 +51,7 @@ def test_a_stored_v1_lead_field_is_read_as_the_current_v2() -> None:
         row["stream_id"],
         row["version"],
     )
-    assert envelope.occurred_at.isoformat() == "2025-11-02T13:45:10.120000-03:00"
+    assert envelope.occurred_at.isoformat() == "2025-11-02T16:45:10.120000+00:00"  # as UTC
 
 
 def test_upcasting_leaves_the_stored_payload_as_it_was() -> None:
