@@ -7,7 +7,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -23,6 +23,17 @@ def mask_phone_numbers(
         if isinstance(value, str) and _PHONE_LIKE.search(value):
             event_dict[key] = _PHONE_LIKE.sub("[phone]", value)
     return event_dict
+
+
+class _CurrentStderr:
+    """Whatever `sys.stderr` is at the moment of writing: test runners and embedders
+    swap it, and a logger bound to a closed stream would fail every later request."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
@@ -41,6 +52,6 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=True,
     )

@@ -34,3 +34,23 @@ def test_phone_shaped_values_are_masked(text: str) -> None:
 )
 def test_timestamps_ids_and_small_numbers_are_left_alone(text: str) -> None:
     assert mask_phone_numbers(None, "info", {"value": text})["value"] == text
+
+
+def test_logs_follow_stderr_when_it_is_swapped(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import sys
+
+    import structlog
+
+    from app.logging import configure_logging
+    from app.settings import LogFormat
+
+    swapped, sys.stderr = sys.stderr, io.StringIO()  # as CliRunner does
+    configure_logging(LogFormat.JSON)
+    structlog.get_logger("t").info("first")
+    sys.stderr.close()
+    sys.stderr = swapped
+
+    structlog.get_logger("t").info("second")  # the closed stream must not be used
+
+    assert '"event": "second"' in capsys.readouterr().err
