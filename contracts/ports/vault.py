@@ -18,11 +18,22 @@ Progress = Callable[[int, int], None]
 """Called with (done, total) while a long operation runs."""
 
 
+class SealBroken(ValueError):
+    """A ciphertext does not open: it was altered, belongs to another contact, or is
+    under a key id the keyring lacks. Never retried: the same bytes fail the same way."""
+
+
 @dataclass(frozen=True)
 class RotationReport:
+    """`total` entries seen: `reencrypted` moved to the newest key by this run;
+    `already_current` needed nothing (under the newest key, or rewritten or erased by
+    someone else meanwhile); `unreadable` could not be opened (see `SealBroken`) and
+    were left as they are."""
+
     total: int
     reencrypted: int
     already_current: int
+    unreadable: int = 0
 
 
 class Vault(Protocol):
@@ -46,4 +57,14 @@ class Vault(Protocol):
 
     def rotate(self, progress: Progress | None = None) -> RotationReport:
         """Re-encrypt every entry under the newest key."""
+        ...
+
+    def seal(self, data: bytes) -> bytes:
+        """`data` encrypted under the newest key, self-describing: the blob carries its
+        key id and nonce, so any vault holding that key opens it."""
+        ...
+
+    def unseal(self, sealed: bytes) -> bytes:
+        """The data `seal` encrypted, under any key of the keyring; raises
+        `SealBroken` for an altered blob or an unknown key id."""
         ...

@@ -1,0 +1,1 @@
+"""The vault's cryptography: keyed hashing, AES-GCM keyrings, sealed blobs."""

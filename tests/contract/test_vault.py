@@ -1,0 +1,437 @@
+"""The Vault contract: every adapter runs these unchanged.
+
+Several tests look under the adapter, at the raw SQLite file or every Firestore
+document, because the promise is about what is stored: no number in clear, and
+nothing left of a forgotten one.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.ports.vault import SealBroken, Vault
+from tests.backends import VAULT_KEYS, Backend
+
+PHONE = "+5511999990001"
+OTHER_PHONE = "+5521988887777"
+NEWEST_KEY, OLDER_KEY = VAULT_KEYS.split(",")
+UNKNOWN_KEY = "k0:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM="
+FRESH_KEY = "k3:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM="
+
+
+# -- looking under the adapter -----------------------------------------------------
+
+
+def stored(backend: Backend) -> bytes:
+    """Every byte the back end keeps: the SQLite file with its log, or every field of
+    every Firestore document."""
+    if backend.kind == "sqlite":
+        base = Path(backend.sqlite_path)
+        files = [base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm")]
+        return b"".join(path.read_bytes() for path in files if path.exists())
+    return b"\0".join(_flatten(document) for document in _all_documents(backend))
+
+
+def raw_entry(backend: Backend, from_hash: str) -> dict[str, Any] | None:
+    if backend.kind == "sqlite":
+        with closing(sqlite3.connect(backend.sqlite_path)) as connection:
+            row = connection.execute(
+                "SELECT key_id, nonce, ciphertext FROM contacts WHERE from_hash = ?", (from_hash,)
+            ).fetchone()
+        return (
+            None if row is None else dict(zip(("key_id", "nonce", "ciphertext"), row, strict=True))
+        )
+    snapshot = _firestore(backend).collection("contacts").document(from_hash).get()
+    return snapshot.to_dict() if snapshot.exists else None
+
+
+def overwrite_entry(backend: Backend, from_hash: str, fields: dict[str, Any]) -> None:
+    if backend.kind == "sqlite":
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with closing(sqlite3.connect(backend.sqlite_path)) as connection, connection:
+            connection.execute(
+                f"UPDATE contacts SET {assignments} WHERE from_hash = ?",
+                [*fields.values(), from_hash],
+            )
+        return
+    _firestore(backend).collection("contacts").document(from_hash).update(fields)
+
+
+def _firestore(backend: Backend) -> Any:
+    from google.cloud import firestore
+
+    return firestore.Client(project=backend.project)
+
+
+def _all_documents(backend: Backend) -> Iterator[dict[str, Any]]:
+    for collection in _firestore(backend).collections():
+        for snapshot in collection.stream():
+            yield {"__name__": snapshot.id, **(snapshot.to_dict() or {})}
+
+
+def _flatten(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, dict):
+        return b"\0".join(_flatten(k) + b"=" + _flatten(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return b"\0".join(map(_flatten, value))
+    return str(value).encode()
+
+
+def in_clear(number: str, data: bytes) -> bool:
+    return number.encode() in data or number.lstrip("+").encode() in data
+
+
+# -- hashing -----------------------------------------------------------------------
+
+
+def test_a_contact_hash_is_64_hex_characters_and_deterministic(vault: Vault) -> None:
+    first = vault.contact_hash(PHONE)
+
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    assert vault.contact_hash(PHONE) == first
+    assert vault.contact_hash(OTHER_PHONE) != first
+    assert vault.contact_hash("BR.1502576394655843") != first
+    assert PHONE.lstrip("+") not in first
+
+
+def test_a_contact_hash_depends_on_the_hash_key(backend: Backend, vault: Vault) -> None:
+    other = backend.vault(hash_key=b"another PII_HASH_KEY of at least 32 bytes")
+
+    assert other.contact_hash(PHONE) != vault.contact_hash(PHONE)
+
+
+def test_a_short_hash_key_is_refused(backend: Backend) -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        backend.vault(hash_key=b"too short")
+
+
+# -- remember, reveal, forget ------------------------------------------------------
+
+
+def test_a_remembered_number_is_revealed(vault: Vault) -> None:
+    from_hash = vault.contact_hash(PHONE)
+
+    vault.remember(from_hash, PHONE)
+
+    assert vault.reveal(from_hash) == PHONE
+
+
+def test_an_unknown_contact_reveals_nothing(vault: Vault) -> None:
+    assert vault.reveal(vault.contact_hash(PHONE)) is None
+
+
+def test_remembering_again_changes_nothing(backend: Backend, vault: Vault) -> None:
+    from_hash = vault.contact_hash(PHONE)
+    vault.remember(from_hash, PHONE)
+    before = raw_entry(backend, from_hash)
+
+    vault.remember(from_hash, PHONE)
+
+    assert vault.reveal(from_hash) == PHONE
+    assert raw_entry(backend, from_hash) == before
+
+
+def test_remembering_another_number_replaces_it(vault: Vault) -> None:
+    from_hash = vault.contact_hash("BR.1502576394655843")
+    vault.remember(from_hash, PHONE)
+
+    vault.remember(from_hash, OTHER_PHONE)
+
+    assert vault.reveal(from_hash) == OTHER_PHONE
+
+
+def test_the_number_is_stored_encrypted_under_the_newest_key(
+    backend: Backend, vault: Vault
+) -> None:
+    from_hash = vault.contact_hash(PHONE)
+
+    vault.remember(from_hash, PHONE)
+
+    entry = raw_entry(backend, from_hash)
+    assert entry is not None
+    assert entry["key_id"] == "k2"
+    assert len(entry["nonce"]) == 12
+    assert not in_clear(PHONE, stored(backend))
+
+
+def test_encryption_is_randomised(backend: Backend, vault: Vault) -> None:
+    """Two contacts with one number do not share a ciphertext (nor does a re-write)."""
+    first, second = vault.contact_hash(PHONE), vault.contact_hash("BR.1")
+    vault.remember(first, PHONE)
+    vault.remember(second, PHONE)
+
+    one, two = raw_entry(backend, first), raw_entry(backend, second)
+
+    assert one is not None
+    assert two is not None
+    assert one["nonce"] != two["nonce"]
+    assert one["ciphertext"] != two["ciphertext"]
+
+
+@pytest.mark.parametrize("number", ["5511999990001", "+55 11 99999-0001", "", "+0123456789"])
+def test_only_normalised_numbers_are_kept(vault: Vault, number: str) -> None:
+    with pytest.raises(ValueError, match=r"E\.164"):
+        vault.remember(vault.contact_hash(PHONE), number)
+
+
+@pytest.mark.parametrize("from_hash", ["", "abc", "A" * 64, "../" + "a" * 61])
+def test_a_malformed_hash_is_refused(vault: Vault, from_hash: str) -> None:
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        vault.reveal(from_hash)
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        vault.remember(from_hash, PHONE)
+
+
+def test_forgetting_erases_the_entry_from_storage(backend: Backend, vault: Vault) -> None:
+    from_hash = vault.contact_hash(PHONE)
+    vault.remember(from_hash, PHONE)
+    vault.remember(vault.contact_hash(OTHER_PHONE), OTHER_PHONE)
+    entry = raw_entry(backend, from_hash)
+    assert entry is not None
+    assert entry["ciphertext"] in stored(backend)
+
+    assert vault.forget(from_hash) is True
+
+    assert vault.reveal(from_hash) is None
+    assert raw_entry(backend, from_hash) is None
+    everything = stored(backend)
+    assert entry["ciphertext"] not in everything
+    assert entry["nonce"] not in everything
+    assert vault.reveal(vault.contact_hash(OTHER_PHONE)) == OTHER_PHONE
+
+
+def test_forgetting_an_unknown_contact_says_so(vault: Vault) -> None:
+    assert vault.forget(vault.contact_hash(PHONE)) is False
+
+
+def test_a_forgotten_contact_that_writes_again_is_remembered_again(vault: Vault) -> None:
+    from_hash = vault.contact_hash(PHONE)
+    vault.remember(from_hash, PHONE)
+    vault.forget(from_hash)
+
+    vault.remember(from_hash, PHONE)
+
+    assert vault.reveal(from_hash) == PHONE
+
+
+# -- integrity ---------------------------------------------------------------------
+
+
+def test_a_tampered_ciphertext_is_refused(backend: Backend, vault: Vault) -> None:
+    from_hash = vault.contact_hash(PHONE)
+    vault.remember(from_hash, PHONE)
+    entry = raw_entry(backend, from_hash)
+    assert entry is not None
+    tampered = bytearray(entry["ciphertext"])
+    tampered[0] ^= 1
+
+    overwrite_entry(backend, from_hash, {"ciphertext": bytes(tampered)})
+
+    with pytest.raises(SealBroken, match="does not authenticate"):
+        vault.reveal(from_hash)
+
+
+def test_a_ciphertext_moved_to_another_contact_is_refused(backend: Backend, vault: Vault) -> None:
+    victim, impostor = vault.contact_hash(PHONE), vault.contact_hash(OTHER_PHONE)
+    vault.remember(victim, PHONE)
+    vault.remember(impostor, OTHER_PHONE)
+    entry = raw_entry(backend, victim)
+    assert entry is not None
+
+    overwrite_entry(backend, impostor, entry)
+
+    with pytest.raises(SealBroken):
+        vault.reveal(impostor)
+
+
+def test_remembering_repairs_a_broken_entry(backend: Backend, vault: Vault) -> None:
+    from_hash = vault.contact_hash(PHONE)
+    vault.remember(from_hash, PHONE)
+    overwrite_entry(backend, from_hash, {"ciphertext": b"garbage"})
+
+    vault.remember(from_hash, PHONE)
+
+    assert vault.reveal(from_hash) == PHONE
+
+
+# -- key rotation ------------------------------------------------------------------
+
+
+def remember_under_older_key(backend: Backend, numbers: list[str]) -> list[str]:
+    older = backend.vault(keys=OLDER_KEY)
+    hashes = [older.contact_hash(number) for number in numbers]
+    for from_hash, number in zip(hashes, numbers, strict=True):
+        older.remember(from_hash, number)
+    return hashes
+
+
+def test_an_entry_under_a_key_the_vault_lacks_is_refused(backend: Backend) -> None:
+    [from_hash] = remember_under_older_key(backend, [PHONE])
+
+    with pytest.raises(SealBroken, match="'k1'"):
+        backend.vault(keys=NEWEST_KEY).reveal(from_hash)
+
+
+def test_rotation_moves_every_entry_to_the_newest_key(backend: Backend, vault: Vault) -> None:
+    numbers = [f"+55119{n:08d}" for n in range(7)]
+    old_hashes = remember_under_older_key(backend, numbers)
+    current = vault.contact_hash("BR.current")
+    vault.remember(current, OTHER_PHONE)
+    calls: list[tuple[int, int]] = []
+
+    report = vault.rotate(lambda done, total: calls.append((done, total)))
+
+    assert (report.total, report.reencrypted, report.already_current) == (8, 7, 1)
+    assert report.unreadable == 0
+    assert calls == [(done, 8) for done in range(1, 9)]
+    newest_only = backend.vault(keys=NEWEST_KEY)
+    assert [newest_only.reveal(h) for h in old_hashes] == numbers
+    assert newest_only.reveal(current) == OTHER_PHONE
+    assert {raw["key_id"] for h in old_hashes if (raw := raw_entry(backend, h))} == {"k2"}
+
+
+def test_rotation_can_run_again(backend: Backend, vault: Vault) -> None:
+    remember_under_older_key(backend, [PHONE, OTHER_PHONE])
+    vault.rotate()
+
+    again = vault.rotate()
+
+    assert (again.total, again.reencrypted, again.already_current) == (2, 0, 2)
+
+
+def test_rotation_of_an_empty_vault_reports_nothing(vault: Vault) -> None:
+    report = vault.rotate()
+
+    assert (report.total, report.reencrypted, report.already_current, report.unreadable) == (
+        0,
+        0,
+        0,
+        0,
+    )
+
+
+def test_rotation_leaves_unreadable_entries_and_counts_them(backend: Backend, vault: Vault) -> None:
+    lost = backend.vault(keys=UNKNOWN_KEY)
+    lost_hash = lost.contact_hash(PHONE)
+    lost.remember(lost_hash, PHONE)
+    [old_hash] = remember_under_older_key(backend, [OTHER_PHONE])
+    before = raw_entry(backend, lost_hash)
+
+    report = vault.rotate()
+
+    assert (report.total, report.reencrypted, report.unreadable) == (2, 1, 1)
+    assert raw_entry(backend, lost_hash) == before
+    assert vault.reveal(old_hash) == OTHER_PHONE
+
+
+def test_a_number_remembered_during_rotation_is_not_lost(backend: Backend, vault: Vault) -> None:
+    """Whichever entry the rotation reaches second was read before the first one's
+    progress call, and changes in between: the rotation must not write back the old
+    number over the new one."""
+    hashes = remember_under_older_key(backend, [PHONE, OTHER_PHONE])
+    elsewhere = backend.vault()
+    new_numbers = ["+5531977776666", "+5541966665555"]
+
+    def remember_new_numbers(done: int, _total: int) -> None:
+        if done == 1:
+            for from_hash, number in zip(hashes, new_numbers, strict=True):
+                elsewhere.remember(from_hash, number)
+
+    report = vault.rotate(remember_new_numbers)
+
+    assert [vault.reveal(h) for h in hashes] == new_numbers
+    assert (report.total, report.reencrypted, report.already_current) == (2, 1, 1)
+
+
+def test_a_contact_forgotten_during_rotation_stays_forgotten(
+    backend: Backend, vault: Vault
+) -> None:
+    hashes = remember_under_older_key(backend, [PHONE, OTHER_PHONE])
+
+    def forget_both(done: int, _total: int) -> None:
+        if done == 1:
+            for from_hash in hashes:
+                vault.forget(from_hash)
+
+    report = vault.rotate(forget_both)
+
+    assert [vault.reveal(h) for h in hashes] == [None, None]
+    assert all(raw_entry(backend, h) is None for h in hashes)
+    assert (report.total, report.reencrypted, report.already_current) == (2, 1, 1)
+
+
+# -- sealed blobs ------------------------------------------------------------------
+
+
+def test_a_sealed_blob_unseals_on_any_vault_with_its_key(backend: Backend, vault: Vault) -> None:
+    body = '{"entry": [{"text": "olá ☕", "from": "5511999990001"}]}'.encode()
+
+    sealed = vault.seal(body)
+
+    assert body not in sealed
+    assert b"5511999990001" not in sealed
+    assert vault.unseal(sealed) == body
+    assert backend.vault(keys=f"{FRESH_KEY},{VAULT_KEYS}").unseal(sealed) == body
+    assert vault.seal(body) != sealed
+
+
+def test_a_sealed_blob_names_its_key(backend: Backend, vault: Vault) -> None:
+    sealed = vault.seal(b"raw webhook body")
+
+    with pytest.raises(SealBroken, match="'k2'"):
+        backend.vault(keys=OLDER_KEY).unseal(sealed)
+
+
+def test_any_altered_byte_breaks_the_seal(vault: Vault) -> None:
+    sealed = vault.seal(b"raw")
+
+    for position in range(len(sealed)):
+        altered = bytearray(sealed)
+        altered[position] ^= 0x01
+        with pytest.raises(SealBroken):
+            vault.unseal(bytes(altered))
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x01", b"\x02k2", b"\x01\x02k2" + b"\0" * 27])
+def test_what_is_not_a_sealed_blob_is_refused(vault: Vault, blob: bytes) -> None:
+    with pytest.raises(SealBroken):
+        vault.unseal(blob)
+
+
+def test_a_vault_entry_is_not_a_sealed_blob(backend: Backend, vault: Vault) -> None:
+    """The two uses of the keyring authenticate different labels."""
+    from_hash = vault.contact_hash(PHONE)
+    vault.remember(from_hash, PHONE)
+    entry = raw_entry(backend, from_hash)
+    assert entry is not None
+
+    blob = b"\x01\x02k2" + entry["nonce"] + entry["ciphertext"]
+
+    with pytest.raises(SealBroken):
+        vault.unseal(blob)
+
+
+# -- nothing in clear --------------------------------------------------------------
+
+
+def test_no_number_is_ever_stored_in_clear(backend: Backend, vault: Vault) -> None:
+    numbers = [PHONE, OTHER_PHONE, "+14155552671"]
+    remember_under_older_key(backend, numbers[:1])
+    for number in numbers:
+        vault.remember(vault.contact_hash(number), number)
+    vault.rotate()
+    vault.forget(vault.contact_hash(OTHER_PHONE))
+
+    everything = stored(backend)
+
+    assert everything
+    assert not [number for number in numbers if in_clear(number, everything)]
