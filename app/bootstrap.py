@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from app.dev_secrets import MissingSecret, resolve_secrets
 from app.settings import Backend, Settings
 from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
-
-TOPICS = ("inbound", "commands", "events")
+from contracts.ports.operators import OperatorDirectory
+from contracts.ports.vault import Vault
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -19,6 +20,18 @@ def open_event_store(settings: Settings) -> EventStore:
     from adapters.firestore.eventstore import FirestoreEventStore
 
     return FirestoreEventStore(firestore.Client(project=settings.gcp_project))
+
+
+def open_operators(settings: Settings) -> OperatorDirectory:
+    if settings.backend is Backend.EMBEDDED:
+        from adapters.sqlite.operators import SqliteOperatorDirectory
+
+        return SqliteOperatorDirectory(settings.sqlite_path)
+    from google.cloud import firestore
+
+    from adapters.firestore.operators import FirestoreOperatorDirectory
+
+    return FirestoreOperatorDirectory(firestore.Client(project=settings.gcp_project))
 
 
 def open_bus(settings: Settings) -> Bus:
@@ -37,3 +50,38 @@ def open_bus(settings: Settings) -> Bus:
         ack_deadline_s=settings.bus_ack_deadline_s,
         max_delivery_attempts=settings.bus_max_delivery_attempts,
     )
+
+
+def open_vault(settings: Settings) -> Vault:
+    from adapters.crypto.hashing import parse_hash_key
+    from adapters.crypto.keyring import Keyring
+
+    hash_key_setting, keys_setting = vault_keys(settings)
+    hash_key, keyring = parse_hash_key(hash_key_setting), Keyring.parse(keys_setting)
+    if settings.backend is Backend.EMBEDDED:
+        from adapters.sqlite.vault import SqliteVault
+
+        return SqliteVault(settings.sqlite_path, hash_key, keyring)
+    from google.cloud import firestore
+
+    from adapters.firestore.vault import FirestoreVault
+
+    return FirestoreVault(firestore.Client(project=settings.gcp_project), hash_key, keyring)
+
+
+def vault_keys(settings: Settings) -> tuple[str, str]:
+    """The `PII_HASH_KEY` and `PII_ENCRYPTION_KEYS` settings in force. On the embedded
+    back end a missing one comes from the development secrets, made on first use; on
+    gcp it is an error, since an invented key would hash and encrypt real numbers."""
+    hash_key, keys = settings.pii_hash_key, settings.pii_encryption_keys
+    if hash_key is not None and keys is not None:
+        return hash_key.get_secret_value(), keys.get_secret_value()
+    if settings.backend is Backend.GCP:
+        configured = {"PII_HASH_KEY": hash_key, "PII_ENCRYPTION_KEYS": keys}
+        missing = " and ".join(name for name, value in configured.items() if value is None)
+        raise MissingSecret(
+            f"the gcp back end needs {missing} in the environment; "
+            "`switchboard keys generate` prints fresh ones"
+        )
+    development = resolve_secrets(settings)
+    return development.pii_hash_key, development.pii_encryption_keys

@@ -9,8 +9,16 @@ from dataclasses import asdict, dataclass
 
 from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
+from contracts.ports.operators import OperatorDirectory
+from contracts.ports.vault import Vault
 
 GCP_TEST_PROJECT = "switchboard-test"
+VAULT_HASH_KEY = b"switchboard test PII_HASH_KEY, 32+ bytes"
+VAULT_KEYS = (
+    "k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,"
+    "k1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+)
+"""The vault's test keyring (`PII_ENCRYPTION_KEYS`): k2 encrypts, k1 is an older key."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,34 @@ class Backend:
             max_delivery_attempts=self.max_delivery_attempts,
             retry_backoff_s=(0.05, 0.2),
         )
+
+    def operators(self) -> OperatorDirectory:
+        if self.kind == "sqlite":
+            from adapters.sqlite.operators import SqliteOperatorDirectory
+
+            return SqliteOperatorDirectory(self.sqlite_path)
+        from google.cloud import firestore
+
+        from adapters.firestore.operators import FirestoreOperatorDirectory
+
+        os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore_host
+        return FirestoreOperatorDirectory(firestore.Client(project=self.project))
+
+    def vault(self, keys: str = VAULT_KEYS, hash_key: bytes = VAULT_HASH_KEY) -> Vault:
+        """A vault on this back end; `keys` is a `PII_ENCRYPTION_KEYS` setting."""
+        from adapters.crypto.keyring import Keyring
+
+        keyring = Keyring.parse(keys)
+        if self.kind == "sqlite":
+            from adapters.sqlite.vault import SqliteVault
+
+            return SqliteVault(self.sqlite_path, hash_key, keyring)
+        from google.cloud import firestore
+
+        from adapters.firestore.vault import FirestoreVault
+
+        os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore_host
+        return FirestoreVault(firestore.Client(project=self.project), hash_key, keyring)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

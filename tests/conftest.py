@@ -11,6 +11,8 @@ import pytest
 
 from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
+from contracts.ports.operators import OperatorDirectory
+from contracts.ports.vault import Vault
 from tests.backends import GCP_TEST_PROJECT, Backend
 from tests.emulators import Emulators, EmulatorUnavailable, start
 
@@ -67,3 +69,18 @@ def bus(backend: Backend) -> Iterator[Bus]:
     opened = backend.bus()
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def directory(backend: Backend) -> OperatorDirectory:
+    return backend.operators()
+
+
+@pytest.fixture
+def vault(backend: Backend) -> Iterator[Vault]:
+    """A vault under the test keys (`tests.backends.VAULT_KEYS`)."""
+    opened = backend.vault()
+    yield opened
+    close = getattr(opened, "close", None)  # the port has no close; the adapters do
+    if callable(close):
+        close()

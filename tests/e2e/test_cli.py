@@ -68,11 +68,3 @@ def test_events_stats_counts_by_type_and_stream_kind(data_dir: Path) -> None:
     assert re.search(r"system\s+│\s+1\s+│\s+2\s+│", result.output)
     assert re.search(r"session\s+│\s+1\s+│\s+1\s+│", result.output)
     assert re.search(r"GlobalModeChanged\s+│\s+2\s+│", result.output)
-
-
-def test_serve_says_honestly_what_exists(data_dir: Path) -> None:
-    result = runner.invoke(app, ["serve"])
-
-    assert result.exit_code == 0, result.output
-    assert "Not built yet" in result.output
-    assert (data_dir / "switchboard.db").exists()
