@@ -10,7 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.bootstrap import TOPICS, open_bus, open_event_store
+from app.bootstrap import open_event_store
+from app.cli_keys import keys_app
+from app.cli_operators import operators_app
+from app.cli_simulate import simulate
 from app.logging import configure_logging
 from app.settings import Settings
 from contracts.streams import stream_kind
@@ -20,6 +23,9 @@ app = typer.Typer(
 )
 events_app = typer.Typer(help="Look at the event store.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(operators_app, name="operators")
+app.add_typer(keys_app, name="keys")
+app.command("simulate")(simulate)
 console = Console()
 
 
@@ -97,28 +103,19 @@ def events_stats() -> None:
 
 
 @app.command()
-def serve() -> None:
-    """Run everything in one process on the embedded back end.
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run Switchboard in one process (embedded back end by default)."""
+    from app.serve import serve as run
 
-    The backbone exists today; the webhook, workers and projectors arrive next."""
-    settings = Settings()
-    store = open_event_store(settings)
-    bus = open_bus(settings)
-    try:
-        for topic in TOPICS:
-            bus.declare(topic)
-    finally:
-        bus.close()
-        store.close()
-    console.print(
-        f"[bold]Switchboard[/] backbone ready on the [bold]{settings.backend}[/] back end: "
-        f"event store and bus at {settings.sqlite_path}.\n"
-        "Not built yet: the WhatsApp webhook and operator API (ingress), the conversation "
-        "and command workers, and the projectors. Until they land there is nothing to "
-        "serve, so this command exits.\n"
-        "Look around with: switchboard events stats | switchboard events show STREAM_ID"
-    )
+    run(Settings(), host, port)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

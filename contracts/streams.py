@@ -3,6 +3,7 @@ restricted so that back ends can build keys such as `<stream>:<version>` safely.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import StrEnum
 
@@ -16,6 +17,9 @@ class StreamKind(StrEnum):
     COMMAND = "command"
     CONTACT = "contact"
     SYSTEM = "system"
+    INBOX = "inbox"
+    """An input on the bus (a webhook's message or status), never recorded in the store."""
+    DEADLETTER = "deadletter"
 
 
 class InvalidStreamId(ValueError):
@@ -50,3 +54,14 @@ def command_stream(command_id: str) -> str:
 
 def contact_stream(from_hash: str) -> str:
     return check_stream_id(f"{StreamKind.CONTACT}-{from_hash}")
+
+
+def inbox_stream(input_key: str) -> str:
+    """The stream id an input envelope carries on the bus: `inbox-` and 40 hex of the
+    input key's SHA-256, so any WhatsApp id fits the charset."""
+    digest = hashlib.sha256(input_key.encode()).hexdigest()[:40]
+    return check_stream_id(f"{StreamKind.INBOX}-{digest}")
+
+
+def deadletter_stream(body_sha256: str) -> str:
+    return check_stream_id(f"{StreamKind.DEADLETTER}-{body_sha256[:40]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from ingress import operator_api
+from ingress import operator_api, webhook
 from ingress.services import IngressServices
 
 
@@ -18,6 +18,7 @@ def create_app(services: IngressServices) -> FastAPI:
     )
     app.state.services = services
     app.include_router(operator_api.router)
+    app.include_router(webhook.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -6,7 +6,11 @@ from contracts.events.command import CommandApplied, CommandRejected, CommandReq
 from contracts.events.contact import ContactForgotten, ContactRegistered, IdentityKind
 from contracts.events.control import ControlChanged, GlobalModeChanged
 from contracts.events.flood import CooldownEnded, CooldownStarted, FloodDetected
-from contracts.events.inbound import MessageReceived, MessageStatusUpdated
+from contracts.events.inbound import (
+    MessageReceived,
+    MessageStatusUpdated,
+    WhatsAppStatusReported,
+)
 from contracts.events.lead import (
     FieldRejectionReason,
     LeadFieldCollected,
@@ -29,6 +33,7 @@ from contracts.events.outbound import (
 )
 from contracts.events.reply import ReplyDrafted, ReplyDraftFailed, TokenUsage
 from contracts.events.session import NoteAdded, SessionClosed, SessionExpired, SessionStarted
+from contracts.events.webhook import WebhookPayloadRejected
 
 __all__ = [
     "CommandApplied",
@@ -67,4 +72,6 @@ __all__ = [
     "SessionStarted",
     "SuppressionReason",
     "TokenUsage",
+    "WebhookPayloadRejected",
+    "WhatsAppStatusReported",
 ]

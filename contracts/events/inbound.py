@@ -1,5 +1,8 @@
-"""What WhatsApp tells us on a session's stream: the customer's messages and the
-delivery statuses of ours."""
+"""What WhatsApp tells us: the customer's messages and the delivery statuses of ours.
+
+`MessageReceived` and `WhatsAppStatusReported` are what the webhook publishes on the
+`inbound` topic; `MessageReceived` and `MessageStatusUpdated` are recorded on a
+session's stream."""
 
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from contracts.vocabulary import (
     WhatsAppErrorCode,
     WhatsAppStatus,
 )
+
+BusinessNumberId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+"""As `SessionStarted.business_number_id`."""
 
 
 class MessageReceived(Event):
@@ -45,12 +51,32 @@ class MessageReceived(Event):
     referral: Referral | None = None
     error_code: WhatsAppErrorCode | None = None
     """WhatsApp's error code on an `unsupported` message."""
+    business_number_id: BusinessNumberId | None = None
+    """Meta's `phone_number_id` of the business line written to (an id, not a number):
+    what `SessionStarted` needs to reply from the same line."""
 
     @model_validator(mode="after")
     def _original_type_names_only_unknown_types(self) -> Self:
         if (self.type is MessageType.UNKNOWN) != (self.original_type is not None):
             raise ValueError("original_type is set exactly when type is 'unknown'")
         return self
+
+
+class WhatsAppStatusReported(Event):
+    """WhatsApp reported a status of one of our messages; published by the webhook on
+    the `inbound` topic. The conversation worker finds the outbound by `wa_message_id`
+    and records `MessageStatusUpdated`. Its event id derives from the message id and the
+    status, so a repeated report changes nothing."""
+
+    TYPE = "WhatsAppStatusReported"
+
+    wa_message_id: WaMessageId
+    status: WhatsAppStatus
+    to_hash: ContactHash | None = None
+    """The recipient, when Meta names them (a failed status may not)."""
+    error_code: WhatsAppErrorCode | None = None
+    error_title: Diagnostic | None = None
+    business_number_id: BusinessNumberId | None = None
 
 
 class MessageStatusUpdated(Event):

@@ -46,6 +46,8 @@ from contracts.events import (
     SessionStarted,
     SuppressionReason,
     TokenUsage,
+    WebhookPayloadRejected,
+    WhatsAppStatusReported,
 )
 from contracts.vocabulary import (
     FieldSource,
@@ -190,6 +192,22 @@ EXAMPLES: list[Event] = [
         type=MessageType.INTERACTIVE,
         body_sanitized="Software sob medida",
         interactive=InteractiveReply(kind=ReplyKind.BUTTON_REPLY, reply_id="svc-custom"),
+        business_number_id="106540352242922",
+    ),
+    WhatsAppStatusReported(
+        wa_message_id="wamid.out1",
+        status=MessageStatus.FAILED,
+        to_hash=FROM_HASH,
+        error_code=131047,
+        error_title="Re-engagement message",
+        business_number_id="106540352242922",
+    ),
+    WebhookPayloadRejected(
+        reason="not JSON: Expecting value at line 1 column 1",
+        body_sha256="9f" * 32,
+        size_bytes=17,
+        sealed_body="ZGV2MQAAAAAAAAAAAAAAAGNpcGhlcnRleHQ=",
+        kept_bytes=17,
     ),
 ]
 

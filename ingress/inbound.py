@@ -1,0 +1,193 @@
+"""From a signed webhook body to the envelopes the `inbound` topic carries.
+
+Every entry, change, message and status of a body is translated (Meta batches). Ids
+derive from WhatsApp's ids, so a redelivered body yields the same envelopes and
+changes nothing downstream. Phone numbers stop here: each sender becomes a `from_hash`,
+and the number itself goes only into the vault.
+
+No HTTP in this module: the webhook reads and verifies the body, this decides what it
+means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from contracts import whatsapp as wa
+from contracts.envelope import Actor, Event, EventEnvelope, derived_event_id
+from contracts.events.inbound import WhatsAppStatusReported
+from contracts.ports.vault import Vault
+from contracts.streams import inbox_stream
+from contracts.vocabulary import MessageStatus
+from domain.identity import InvalidIdentity, contact_identity, normalise_e164
+from ingress.message_content import message_received
+
+_STATUSES = {status.value.lower(): status for status in MessageStatus}
+_REPORTED = ("sent", "delivered", "read", "failed")
+
+
+class PayloadRejected(Exception):
+    """A signed body this code cannot read. It is acknowledged all the same (Meta
+    would retry it for days) and kept for operators. The reason never quotes the
+    body, which may hold phone numbers."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Translation:
+    envelopes: tuple[EventEnvelope, ...]
+    messages: int
+    statuses: int
+    ignored_statuses: int
+    """Statuses other than sent, delivered, read and failed (e.g. `deleted`)."""
+
+
+def parse_body(raw: bytes) -> wa.WebhookBody:
+    """The body as Meta's model; raises `PayloadRejected`."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise PayloadRejected(
+            f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except ValueError:
+        raise PayloadRejected("not JSON: the bytes are not UTF-8, UTF-16 or UTF-32 text") from None
+    except RecursionError:
+        raise PayloadRejected("not JSON this code reads: nested too deeply") from None
+    try:
+        return wa.WebhookBody.model_validate(data)
+    except ValidationError as error:
+        raise PayloadRejected(f"not a WhatsApp messages webhook: {_describe(error)}") from None
+
+
+def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Translation:
+    """Every message and status of `body` as an envelope for the `inbound` topic.
+
+    Remembers each sender's number in the vault. Raises `PayloadRejected` when a part
+    does not fit the catalogue; nothing is published then, and the body is kept whole."""
+    contacts = _Contacts(vault)
+    envelopes: list[EventEnvelope] = []
+    messages = statuses = ignored = 0
+    for v, value in enumerate(body.values()):
+        line = value.metadata.phone_number_id
+        for m, message in enumerate(value.messages):
+            with _part(f"value {v} message {m}"):
+                sender = contacts.hash_of(value.sender_of(message), remember=True)
+                event = message_received(message, sender, line)
+            envelopes.append(
+                _envelope(event, message.id, message.occurred_at, recorded_at, Actor.USER)
+            )
+            messages += 1
+        for s, status in enumerate(value.statuses):
+            with _part(f"value {v} status {s}"):
+                reported = _status_reported(status, contacts, line)
+            if reported is None:
+                ignored += 1
+                continue
+            key = f"{status.id}:{status.status}"
+            envelopes.append(
+                _envelope(reported, key, status.occurred_at, recorded_at, Actor.SYSTEM)
+            )
+            statuses += 1
+    return Translation(tuple(envelopes), messages, statuses, ignored)
+
+
+def _status_reported(
+    status: wa.Status, contacts: _Contacts, business_number_id: str
+) -> WhatsAppStatusReported | None:
+    if status.status not in _REPORTED:
+        return None
+    recipient = wa.Sender(user_id=status.recipient_user_id, phone=status.recipient_id)
+    has_recipient = recipient.user_id or recipient.phone
+    error = status.errors[0] if status.errors else None
+    return WhatsAppStatusReported(
+        wa_message_id=status.id,
+        status=_STATUSES[status.status],
+        to_hash=contacts.hash_of(recipient, remember=False) if has_recipient else None,
+        error_code=error.code if error else None,
+        error_title=(error.title or error.message) if error else None,
+        business_number_id=business_number_id,
+    )
+
+
+def _envelope(
+    event: Event, input_key: str, occurred_at: datetime, recorded_at: datetime, actor: Actor
+) -> EventEnvelope:
+    event_id = derived_event_id(input_key, event.TYPE)
+    return EventEnvelope(
+        event_id=event_id,
+        stream_id=inbox_stream(input_key),
+        version=1,
+        type=event.TYPE,
+        schema_version=event.SCHEMA_VERSION,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        correlation_id=event_id,
+        actor=actor,
+        payload=event.model_dump(mode="json"),
+    )
+
+
+class _Contacts:
+    """Hashes each identity once per body, and writes each number to the vault once."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+        self._hashes: dict[wa.Sender, str] = {}
+        self._remembered: set[str] = set()
+
+    def hash_of(self, sender: wa.Sender, *, remember: bool) -> str:
+        if sender not in self._hashes:
+            self._hashes[sender] = self._hash(sender)
+        from_hash = self._hashes[sender]
+        if remember and sender.phone and from_hash not in self._remembered:
+            self._vault.remember(from_hash, _e164(sender.phone))
+            self._remembered.add(from_hash)
+        return from_hash
+
+    def _hash(self, sender: wa.Sender) -> str:
+        try:
+            identity = contact_identity(sender.user_id, sender.phone)
+        except InvalidIdentity as error:
+            raise _unidentifiable(error) from None
+        return self._vault.contact_hash(identity)
+
+
+def _e164(phone: str) -> str:
+    try:
+        return normalise_e164(phone)
+    except InvalidIdentity as error:
+        raise _unidentifiable(error) from None
+
+
+def _unidentifiable(error: InvalidIdentity) -> PayloadRejected:
+    """The error says why (lengths, forms), never the value."""
+    return PayloadRejected(f"a sender or recipient is not identifiable: {error}")
+
+
+@contextmanager
+def _part(where: str) -> Iterator[None]:
+    """Name the part of the body that does not fit the catalogue."""
+    try:
+        yield
+    except ValidationError as error:
+        raise PayloadRejected(f"{where}: {_describe(error)}") from None
+
+
+def _describe(error: ValidationError, limit: int = 3) -> str:
+    """Where and why, without the offending values (they may be phone numbers)."""
+    problems = [
+        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+        for e in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+    return "; ".join(problems[:limit]) + more

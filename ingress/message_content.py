@@ -1,0 +1,140 @@
+"""What a WhatsApp message says, in the catalogue's words: `MessageReceived`.
+
+Text that a customer typed (a body, a caption, a chosen option's title, an ad's copy)
+is sanitised before it goes anywhere; what identifies a person by phone (`context.from`,
+shared contact cards, a flow's form data) is left behind.
+"""
+
+from __future__ import annotations
+
+from contracts import whatsapp as wa
+from contracts.content import (
+    InteractiveReply,
+    Location,
+    Media,
+    Reaction,
+    Referral,
+    ReplyContext,
+    ReplyKind,
+)
+from contracts.events.inbound import MessageReceived
+from contracts.vocabulary import MessageType
+from domain.sanitize import sanitize_text
+
+_KNOWN_TYPES = frozenset(MessageType) - {MessageType.UNKNOWN}
+_SHORT = 1024
+"""As `contracts.content.ShortText`."""
+
+
+def message_received(
+    message: wa.Message, from_hash: str, business_number_id: str
+) -> MessageReceived:
+    """Raises `pydantic.ValidationError` when a part is outside what the catalogue
+    accepts (a latitude of 200, a media id of 1 kB)."""
+    known = message.type in _KNOWN_TYPES
+    interactive, title = _choice(message)
+    return MessageReceived(
+        wa_message_id=message.id,
+        from_hash=from_hash,
+        type=MessageType(message.type) if known else MessageType.UNKNOWN,
+        original_type=None if known else message.type[:64],
+        body_sanitized=_clean(_body(message) or title),
+        media=_media(message),
+        location=_location(message),
+        contacts_count=len(message.contacts or []) if message.type == "contacts" else None,
+        reaction=_reaction(message),
+        interactive=interactive,
+        context=_context(message.context),
+        referral=_referral(message.referral),
+        error_code=message.errors[0].code if message.errors else None,
+        business_number_id=business_number_id,
+    )
+
+
+def _clean(text: str | None, limit: int = 8192) -> str | None:
+    """Sanitised, at most about `limit` characters. Overlong text is cut at a space
+    before sanitising, not after: masking cost grows with the length, and a cut after
+    masking must not leave half a number unmasked."""
+    if not text:
+        return None
+    if len(text) > limit:
+        head = text[:limit]
+        space = head.rfind(" ")
+        text = (head[:space] if space > 0 else head) + "…"
+    return sanitize_text(text)
+
+
+def _body(message: wa.Message) -> str | None:
+    if message.type == "text" and message.text:
+        return message.text.body
+    if message.type == "system" and message.system:
+        return message.system.body
+    media = message.media()
+    return media.caption if media else None
+
+
+def _media(message: wa.Message) -> Media | None:
+    media = message.media()
+    if media is None:
+        return None
+    return Media(media_id=media.id, mime_type=media.mime_type, sha256=media.sha256)
+
+
+def _location(message: wa.Message) -> Location | None:
+    found = message.location if message.type == "location" else None
+    if found is None:
+        return None
+    return Location(
+        latitude=found.latitude,
+        longitude=found.longitude,
+        name=_clean(found.name, _SHORT),
+        address=_clean(found.address, _SHORT),
+    )
+
+
+def _reaction(message: wa.Message) -> Reaction | None:
+    found = message.reaction if message.type == "reaction" else None
+    if found is None:
+        return None
+    emoji = _clean(found.emoji, 31)  # the ellipsis of a cut makes 32, what `Reaction` holds
+    return Reaction(message_id=found.message_id, emoji=emoji)
+
+
+def _choice(message: wa.Message) -> tuple[InteractiveReply | None, str | None]:
+    """The option the customer picked, and its visible title."""
+    if message.type == "button" and message.button:
+        reply = InteractiveReply(kind=ReplyKind.TEMPLATE_BUTTON, reply_id=message.button.payload)
+        return reply, message.button.text
+    found = message.interactive if message.type == "interactive" else None
+    if found is None:
+        return None, None
+    if found.type == "nfm_reply" and found.nfm_reply:
+        flow = found.nfm_reply
+        return InteractiveReply(kind=ReplyKind.NFM_REPLY, reply_id=flow.name), flow.body
+    choice = found.button_reply if found.type == "button_reply" else found.list_reply
+    if found.type not in ("button_reply", "list_reply") or choice is None:
+        return None, None
+    return InteractiveReply(kind=ReplyKind(found.type), reply_id=choice.id), choice.title
+
+
+def _context(found: wa.Context | None) -> ReplyContext | None:
+    if found is None:
+        return None
+    return ReplyContext(
+        message_id=found.id or None,
+        forwarded=found.forwarded,
+        frequently_forwarded=found.frequently_forwarded,
+    )
+
+
+def _referral(found: wa.Referral | None) -> Referral | None:
+    if found is None:
+        return None
+    return Referral(
+        source_type=found.source_type or "unknown",
+        source_id=found.source_id,
+        source_url=found.source_url,
+        headline=_clean(found.headline, _SHORT),
+        body=_clean(found.body, _SHORT),
+        ctwa_clid=found.ctwa_clid,
+    )

@@ -1,0 +1,556 @@
+"""From Meta's webhook body to the envelopes of the `inbound` topic, with a real vault."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.crypto.keyring import Keyring
+from adapters.sqlite.vault import SqliteVault
+from contracts.content import ReplyKind
+from contracts.envelope import Actor, EventEnvelope, derived_event_id
+from contracts.events.inbound import MessageReceived, WhatsAppStatusReported
+from contracts.vocabulary import MessageStatus, MessageType
+from domain.identity import contact_identity
+from ingress import samples
+from ingress.inbound import PayloadRejected, Translation, parse_body, translate
+
+NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC)
+SENT_AT = 1_773_500_000
+PHONE = "+5511999990001"
+DIGITS = "5511999990001"
+WAMID = "wamid.HBgNNTUxMTk5OTk5MDAwMRUCABIYFjNFQjBDMEQ3NkE4RTJGNDlCQzY2AA=="
+BSUID = "BR.1549083310287736"
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Iterator[SqliteVault]:
+    opened = SqliteVault(tmp_path / "vault.db", hash_key=b"h" * 32, keyring=Keyring.generate("t1"))
+    yield opened
+    opened.close()
+
+
+def run(payload: dict[str, Any], vault: SqliteVault) -> Translation:
+    return translate(parse_body(samples.encode(payload)), vault, NOW)
+
+
+def one_message(kind: str, vault: SqliteVault, text: str = "", **parts: Any) -> MessageReceived:
+    item = samples.message(
+        kind, phone=PHONE, text=text, message_id=WAMID, timestamp=SENT_AT, **parts
+    )
+    translation = run(
+        samples.body(samples.change(messages=[item], contacts=[samples.contact(PHONE)])), vault
+    )
+    (envelope,) = translation.envelopes
+    event = envelope.event()
+    assert isinstance(event, MessageReceived)
+    return event
+
+
+def phone_hash(vault: SqliteVault, phone: str = PHONE) -> str:
+    return vault.contact_hash(contact_identity(None, phone))
+
+
+def dumped(envelopes: tuple[EventEnvelope, ...]) -> str:
+    return "\n".join(envelope.model_dump_json() for envelope in envelopes)
+
+
+def assert_no_phone(text: str) -> None:
+    for form in (DIGITS, "11999990001", "99999-0001", "999990001"):
+        assert form not in text
+
+
+# --- a text message, end to end --------------------------------------------------------
+
+
+def test_a_text_message_becomes_an_envelope_keyed_by_its_wamid(vault: SqliteVault) -> None:
+    item = samples.message("text", phone=PHONE, text="Olá", message_id=WAMID, timestamp=SENT_AT)
+    body = samples.body(samples.change(messages=[item], contacts=[samples.contact(PHONE)]))
+
+    translation = run(body, vault)
+
+    (envelope,) = translation.envelopes
+    event_id = derived_event_id(WAMID, "MessageReceived")
+    assert (translation.messages, translation.statuses) == (1, 0)
+    assert envelope.event_id == event_id
+    assert envelope.correlation_id == event_id
+    assert envelope.stream_id == "inbox-" + hashlib.sha256(WAMID.encode()).hexdigest()[:40]
+    assert (envelope.version, envelope.type, envelope.actor) == (1, "MessageReceived", Actor.USER)
+    assert envelope.occurred_at == datetime.fromtimestamp(SENT_AT, UTC)
+    assert envelope.recorded_at == NOW
+    assert envelope.event() == MessageReceived(
+        wa_message_id=WAMID,
+        from_hash=phone_hash(vault),
+        type=MessageType.TEXT,
+        body_sanitized="Olá",
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+
+
+def test_the_sender_s_number_goes_to_the_vault_and_nowhere_else(vault: SqliteVault) -> None:
+    event = one_message("text", vault, text="oi")
+
+    assert vault.reveal(event.from_hash) == PHONE
+
+
+def test_numbers_typed_in_a_message_are_masked(vault: SqliteVault) -> None:
+    event = one_message("text", vault, text="me liga no +55 11 99999-0001 amanhã")
+
+    assert event.body_sanitized is not None
+    assert "amanhã" in event.body_sanitized
+    assert_no_phone(event.body_sanitized)
+
+
+def test_overlong_text_is_cut_at_a_space_before_masking(vault: SqliteVault) -> None:
+    padding = "a " * 4094  # the cut at 8192 characters falls inside the number
+    event = one_message("text", vault, text=padding + DIGITS + " fim")
+
+    assert event.body_sanitized is not None
+    assert event.body_sanitized.endswith("a…")
+    assert not any(ch.isdigit() for ch in event.body_sanitized)
+
+
+def test_a_huge_word_is_bounded_before_masking(vault: SqliteVault) -> None:
+    started = time.monotonic()
+    event = one_message("text", vault, text="x" * 1_000_000 + " " + PHONE)
+
+    assert time.monotonic() - started < 5
+    assert event.body_sanitized == "x" * 8192
+
+
+def test_a_number_without_brazil_s_ninth_digit_is_the_same_contact(vault: SqliteVault) -> None:
+    with_ninth = samples.message("text", phone="+5511999990001", text="a", timestamp=SENT_AT)
+    without = samples.message("text", phone="+551199990001", text="b", timestamp=SENT_AT)
+
+    translation = run(samples.body(samples.change(messages=[with_ninth, without])), vault)
+
+    hashes = {envelope.payload["from_hash"] for envelope in translation.envelopes}
+    assert hashes == {phone_hash(vault)}
+
+
+# --- identity: the business-scoped user id -----------------------------------------
+
+
+def test_a_bsuid_keys_the_contact_and_the_number_is_still_remembered(vault: SqliteVault) -> None:
+    item = samples.message("text", phone=PHONE, text="oi", user_id=BSUID, timestamp=SENT_AT)
+
+    (envelope,) = run(samples.body(samples.change(messages=[item])), vault).envelopes
+
+    from_hash = vault.contact_hash(contact_identity(BSUID, PHONE))
+    assert envelope.payload["from_hash"] == from_hash
+    assert from_hash != phone_hash(vault)
+    assert vault.reveal(from_hash) == PHONE
+
+
+def test_a_user_with_a_username_and_no_number_is_keyed_by_bsuid(vault: SqliteVault) -> None:
+    item = samples.message("text", phone=None, text="oi", user_id=BSUID, timestamp=SENT_AT)
+
+    (envelope,) = run(samples.body(samples.change(messages=[item])), vault).envelopes
+
+    assert envelope.payload["from_hash"] == vault.contact_hash(contact_identity(BSUID, None))
+    assert vault.reveal(envelope.payload["from_hash"]) is None
+
+
+def test_the_bsuid_may_come_only_in_the_contacts_array(vault: SqliteVault) -> None:
+    item = samples.message("text", phone=PHONE, text="oi", timestamp=SENT_AT)
+    change = samples.change(messages=[item], contacts=[samples.contact(PHONE, user_id=BSUID)])
+
+    (envelope,) = run(samples.body(change), vault).envelopes
+
+    assert envelope.payload["from_hash"] == vault.contact_hash(contact_identity(BSUID, PHONE))
+
+
+# --- every message type --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["image", "audio", "video", "document", "sticker"])
+def test_media_keeps_its_id_mime_type_and_digest_without_downloading(
+    kind: str, vault: SqliteVault
+) -> None:
+    caption = "segue o print" if kind in ("image", "video", "document") else ""
+    media = {"id": "1047093366889251", "mime_type": "image/webp", "sha256": "ab" * 32}
+    if caption:
+        media["caption"] = caption
+
+    parts: dict[str, Any] = {kind: media}
+    event = one_message(kind, vault, **parts)
+
+    assert event.type == MessageType(kind)
+    assert event.media is not None
+    assert (event.media.media_id, event.media.mime_type, event.media.sha256) == (
+        "1047093366889251",
+        "image/webp",
+        "ab" * 32,
+    )
+    assert event.body_sanitized == (caption or None)
+
+
+def test_a_voice_note_s_mime_type_with_parameters_is_kept(vault: SqliteVault) -> None:
+    event = one_message("audio", vault)
+
+    assert event.media is not None
+    assert event.media.mime_type == "audio/ogg; codecs=opus"
+
+
+def test_a_location_keeps_coordinates_and_a_sanitised_place(vault: SqliteVault) -> None:
+    event = one_message("location", vault, text="Escritório")
+
+    assert event.location is not None
+    assert (event.location.latitude, event.location.longitude) == (-23.561414, -46.655881)
+    assert (event.location.name, event.location.address) == ("Escritório", "Av. Paulista, 1578")
+
+
+def test_shared_contact_cards_are_counted_not_kept(vault: SqliteVault) -> None:
+    event = one_message("contacts", vault, text="Maria Souza")
+
+    assert event.contacts_count == 1
+    dumped_event = event.model_dump_json()
+    assert "Maria" not in dumped_event
+    assert "98888" not in dumped_event
+
+
+def test_a_reaction_names_the_message_and_the_emoji(vault: SqliteVault) -> None:
+    event = one_message("reaction", vault, reaction={"message_id": "wamid.ours", "emoji": "👍"})
+
+    assert event.type is MessageType.REACTION
+    assert event.reaction is not None
+    assert (event.reaction.message_id, event.reaction.emoji) == ("wamid.ours", "👍")
+
+
+@pytest.mark.parametrize("reaction", [{"message_id": "wamid.ours"}, {"message_id": "wamid.ours",
+                                                                      "emoji": ""}])  # fmt: skip
+def test_a_removed_reaction_has_no_emoji(reaction: dict[str, str], vault: SqliteVault) -> None:
+    event = one_message("reaction", vault, reaction=reaction)
+
+    assert event.reaction is not None
+    assert (event.reaction.message_id, event.reaction.emoji) == ("wamid.ours", None)
+
+
+@pytest.mark.parametrize(
+    ("interactive", "kind", "reply_id", "title"),
+    [
+        (
+            {"type": "button_reply", "button_reply": {"id": "svc-custom", "title": "Sob medida"}},
+            ReplyKind.BUTTON_REPLY,
+            "svc-custom",
+            "Sob medida",
+        ),
+        (
+            {
+                "type": "list_reply",
+                "list_reply": {"id": "city-cps", "title": "Campinas", "description": "SP"},
+            },
+            ReplyKind.LIST_REPLY,
+            "city-cps",
+            "Campinas",
+        ),
+        (
+            {
+                "type": "nfm_reply",
+                "nfm_reply": {
+                    "name": "flow",
+                    "body": "Sent",
+                    "response_json": '{"flow_token": "t", "cpf": "123.456.789-09"}',
+                },
+            },
+            ReplyKind.NFM_REPLY,
+            "flow",
+            "Sent",
+        ),
+    ],
+    ids=["button_reply", "list_reply", "nfm_reply"],
+)
+def test_interactive_replies_keep_the_option_and_its_title(
+    interactive: dict[str, Any], kind: ReplyKind, reply_id: str, title: str, vault: SqliteVault
+) -> None:
+    event = one_message("interactive", vault, interactive=interactive)
+
+    assert event.type is MessageType.INTERACTIVE
+    assert event.interactive is not None
+    assert (event.interactive.kind, event.interactive.reply_id) == (kind, reply_id)
+    assert event.body_sanitized == title
+    assert "123.456.789-09" not in event.model_dump_json()
+
+
+def test_a_template_quick_reply_is_a_button_with_its_payload(vault: SqliteVault) -> None:
+    event = one_message("button", vault, text="Quero saber mais")
+
+    assert event.type is MessageType.BUTTON
+    assert event.interactive is not None
+    assert (event.interactive.kind, event.interactive.reply_id) == (
+        ReplyKind.TEMPLATE_BUTTON,
+        "quero-saber-mais",
+    )
+    assert event.body_sanitized == "Quero saber mais"
+
+
+def test_a_reply_keeps_what_it_answers_but_not_who_wrote_that(vault: SqliteVault) -> None:
+    context = {"from": DIGITS, "id": "wamid.earlier", "forwarded": True}
+
+    event = one_message("text", vault, text="isso", context=context)
+
+    assert event.context is not None
+    assert (event.context.message_id, event.context.forwarded) == ("wamid.earlier", True)
+    assert not event.context.frequently_forwarded
+    assert_no_phone(event.model_dump_json())
+
+
+def test_a_click_to_whatsapp_referral_is_kept(vault: SqliteVault) -> None:
+    referral = {
+        "source_url": "https://fb.me/3cr4Wqqkv",
+        "source_id": "120210377337290497",
+        "source_type": "ad",
+        "headline": "Software sob medida",
+        "body": "Fale com a gente",
+        "media_type": "image",
+        "image_url": "https://scontent.xx.fbcdn.net/v/t45.1600-4/x.png",
+        "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4",
+    }
+
+    event = one_message("text", vault, text="oi", referral=referral)
+
+    assert event.referral is not None
+    assert event.referral.model_dump() == {
+        key: referral[key]
+        for key in ("source_type", "source_id", "source_url", "headline", "body", "ctwa_clid")
+    }
+
+
+def test_an_unsupported_message_keeps_its_error_code(vault: SqliteVault) -> None:
+    event = one_message("unsupported", vault)
+
+    assert (event.type, event.error_code, event.body_sanitized) == (
+        MessageType.UNSUPPORTED,
+        131051,
+        None,
+    )
+
+
+def test_a_system_notice_is_kept_with_its_numbers_masked(vault: SqliteVault) -> None:
+    item = samples.message("system", phone=PHONE, timestamp=SENT_AT)
+
+    (envelope,) = run(samples.body(samples.change(messages=[item])), vault).envelopes
+
+    event = envelope.event()
+    assert isinstance(event, MessageReceived)
+    assert event.type is MessageType.SYSTEM
+    assert event.body_sanitized is not None
+    assert event.body_sanitized.startswith("User changed from")
+    assert "5511977776666" not in event.body_sanitized
+    assert_no_phone(event.body_sanitized)
+
+
+@pytest.mark.parametrize("wire_type", ["order", "request_welcome", "unknown", "edit"])
+def test_an_unknown_type_is_kept_under_its_own_name(wire_type: str, vault: SqliteVault) -> None:
+    event = one_message(wire_type, vault, order={"catalog_id": "1", "product_items": []})
+
+    assert (event.type, event.original_type) == (MessageType.UNKNOWN, wire_type)
+
+
+# --- statuses --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["sent", "delivered", "read", "failed"])
+def test_each_status_is_reported_with_an_id_from_wamid_and_status(
+    state: str, vault: SqliteVault
+) -> None:
+    error_code = 131047 if state == "failed" else None
+    item = samples.status(
+        state, phone=PHONE, message_id=WAMID, error_code=error_code, timestamp=SENT_AT
+    )
+
+    translation = run(samples.body(samples.change(statuses=[item])), vault)
+
+    (envelope,) = translation.envelopes
+    assert (translation.messages, translation.statuses) == (0, 1)
+    assert envelope.event_id == derived_event_id(f"{WAMID}:{state}", "WhatsAppStatusReported")
+    assert (envelope.type, envelope.actor) == ("WhatsAppStatusReported", Actor.SYSTEM)
+    assert envelope.occurred_at == datetime.fromtimestamp(SENT_AT, UTC)
+    assert envelope.event() == WhatsAppStatusReported(
+        wa_message_id=WAMID,
+        status=MessageStatus(state.upper()),
+        to_hash=phone_hash(vault),
+        error_code=error_code,
+        error_title="Re-engagement message" if error_code else None,
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+    assert vault.reveal(phone_hash(vault)) is None, "a status does not write to the vault"
+
+
+def test_statuses_of_one_message_have_distinct_ids(vault: SqliteVault) -> None:
+    items = [samples.status(s, phone=PHONE, message_id=WAMID) for s in ("sent", "read")]
+
+    translation = run(samples.body(samples.change(statuses=items)), vault)
+
+    assert len({envelope.event_id for envelope in translation.envelopes}) == 2
+    assert len({envelope.stream_id for envelope in translation.envelopes}) == 2
+
+
+def test_a_failed_status_without_a_recipient_is_still_reported(vault: SqliteVault) -> None:
+    item = samples.status("failed", phone=None, message_id=WAMID, error_code=131026)
+
+    (envelope,) = run(samples.body(samples.change(statuses=[item])), vault).envelopes
+
+    assert (envelope.payload["to_hash"], envelope.payload["error_code"]) == (None, 131026)
+
+
+def test_a_status_outside_sent_delivered_read_failed_is_counted_not_published(
+    vault: SqliteVault,
+) -> None:
+    items = [samples.status("deleted", phone=PHONE), samples.status("read", phone=PHONE)]
+
+    translation = run(samples.body(samples.change(statuses=items)), vault)
+
+    assert (translation.statuses, translation.ignored_statuses) == (1, 1)
+    assert [e.payload["status"] for e in translation.envelopes] == ["READ"]
+
+
+# --- batches and redelivery -------------------------------------------------------------
+
+
+def batched_body() -> dict[str, Any]:
+    def text(n: int) -> dict[str, Any]:
+        return samples.message("text", phone=PHONE, text=f"m{n}", message_id=f"wamid.m{n}")
+
+    return samples.body(
+        samples.change(messages=[text(1), text(2)], contacts=[samples.contact(PHONE)]),
+        samples.change(statuses=[samples.status("read", phone=PHONE, message_id="wamid.o1")]),
+        samples.change(messages=[text(3)], statuses=[samples.status("sent", phone=PHONE)]),
+        samples.change(messages=[text(4)]),
+        entries=2,
+    )
+
+
+def test_every_entry_change_message_and_status_of_a_batch_is_translated(
+    vault: SqliteVault,
+) -> None:
+    payload = batched_body()
+    assert [len(entry["changes"]) for entry in payload["entry"]] == [2, 2]
+
+    translation = run(payload, vault)
+
+    assert (translation.messages, translation.statuses) == (4, 2)
+    assert [e.payload.get("body_sanitized") for e in translation.envelopes] == [
+        "m1",
+        "m2",
+        None,
+        "m3",
+        None,
+        "m4",
+    ]
+
+
+def test_a_redelivered_body_yields_the_same_envelopes(vault: SqliteVault) -> None:
+    payload = batched_body()
+
+    first, second = run(payload, vault), run(payload, vault)
+
+    assert first.envelopes == second.envelopes
+    assert len({envelope.event_id for envelope in first.envelopes}) == 6
+
+
+def test_changes_of_other_fields_are_not_read(vault: SqliteVault) -> None:
+    payload = samples.body(
+        {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT", "phone_number": DIGITS}},
+        samples.change(messages=[samples.message("text", phone=PHONE, text="oi")]),
+    )
+
+    translation = run(payload, vault)
+
+    assert translation.messages == 1
+
+
+@pytest.mark.parametrize(
+    "kind", [kind for kind in samples.SampleKind if kind is not samples.SampleKind.STATUS]
+)
+def test_no_number_in_clear_in_anything_published(
+    kind: samples.SampleKind, vault: SqliteVault
+) -> None:
+    payload = samples.sample(kind, phone=PHONE, text="Olá")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["context"] = {
+        "from": DIGITS,
+        "id": "wamid.x",
+    }
+
+    translation = run(payload, vault)
+
+    assert translation.messages == 1
+    assert_no_phone(dumped(translation.envelopes))
+
+
+# --- what is rejected ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"", "not JSON"),
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not JSON"),
+        (b'["whatsapp_business_account"]', "not a WhatsApp messages webhook"),
+        (b'{"object": "page", "entry": []}', "object"),
+        (b'{"object": "whatsapp_business_account"}', "entry"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (
+            b'{"object":"whatsapp_business_account","entry":[{"id":"1","changes":'
+            b'[{"field":"messages"}]}]}',
+            "a messages change has no value",
+        ),
+    ],
+)
+def test_a_body_that_is_not_a_messages_webhook_is_rejected(raw: bytes, reason: str) -> None:
+    with pytest.raises(PayloadRejected, match=reason):
+        parse_body(raw)
+
+
+def test_a_timestamp_beyond_what_a_datetime_holds_is_rejected() -> None:
+    item = samples.message("text", phone=PHONE, text="oi", timestamp=10**12)
+
+    with pytest.raises(PayloadRejected, match="timestamp"):
+        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+
+
+def test_a_message_without_a_sender_is_rejected() -> None:
+    item = samples.message("text", phone=None, text="oi")
+
+    with pytest.raises(PayloadRejected, match="names no sender"):
+        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+
+
+def test_a_rejection_names_the_place_but_never_quotes_the_body(vault: SqliteVault) -> None:
+    bad = samples.message("location", phone=PHONE, location={"latitude": 200, "longitude": 0})
+    bad["text"] = {"body": f"meu número é {PHONE}"}
+
+    with pytest.raises(PayloadRejected) as error:
+        run(samples.body(samples.change(messages=[bad])), vault)
+
+    assert "value 0 message 0" in error.value.reason
+    assert "latitude" in error.value.reason
+    assert_no_phone(error.value.reason)
+
+
+def test_an_invalid_message_id_is_rejected_without_quoting_it() -> None:
+    item = samples.message("text", phone=PHONE, text="oi", message_id="")
+    item["from"] = DIGITS
+
+    with pytest.raises(PayloadRejected) as error:
+        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+
+    assert "messages.0.id" in error.value.reason
+    assert_no_phone(error.value.reason)
+
+
+def test_published_payloads_are_plain_json(vault: SqliteVault) -> None:
+    (envelope,) = run(
+        samples.sample(samples.SampleKind.TEXT, phone=PHONE, text="x"), vault
+    ).envelopes
+
+    assert EventEnvelope.from_json(envelope.to_json()) == envelope
+    assert json.loads(envelope.to_json())["payload"]["wa_message_id"].startswith("wamid.")
