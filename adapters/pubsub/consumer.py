@@ -19,6 +19,11 @@ from contracts.ports.bus import Handler
 
 log = structlog.get_logger(__name__)
 
+MAX_LEASE_S = 3600
+"""How long the client extends the lease of a message whose handler still runs (its
+default, set here so the SQLite bus can promise the same): a handler running longer
+may see its message delivered again meanwhile."""
+
 
 class DeadLetterForwarder:
     """Dead-letters a message on its last attempt from here, with the handler's error,
@@ -72,6 +77,7 @@ class PubSubConsumer:
             # client's default of up to 60 s or more.
             min_duration_per_lease_extension=ack_deadline_s,
             max_duration_per_lease_extension=ack_deadline_s,
+            max_lease_duration=MAX_LEASE_S,
         )
         # As many threads as messages in flight: none waits in the pool's queue, where
         # shutting down would nack it without the handler ever seeing it.

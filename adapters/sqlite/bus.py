@@ -2,9 +2,11 @@
 
 Publishing copies the message into the queue of every subscription of the topic (in
 one transaction). A consumer leases rows by pushing `available_at` one ack deadline
-into the future and counting the attempt; acking deletes the row; a failure makes it
-available again after a backoff. A row whose attempts are spent moves to
-`bus_dead_letters`. A consumer killed mid-handler simply lets its lease run out.
+into the future and counting the attempt, and keeps pushing it while the handler runs
+(see `consumer.py`); acking deletes the row; a failure makes it available again after
+a backoff. A row whose attempts are spent moves to `bus_dead_letters`. A consumer
+killed mid-handler simply lets its lease run out. Rows stay until acked or
+dead-lettered: the queue has no retention limit.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 import structlog
 
 from adapters.sqlite.connection import connect, create_schema
+from adapters.sqlite.consumer import Leased, SqliteConsumer
 from contracts.envelope import EventEnvelope
 from contracts.ports.bus import (
     DeadLetter,
@@ -33,7 +35,13 @@ from contracts.ports.bus import (
 
 log = structlog.get_logger(__name__)
 
-_POLL_S = 0.1
+STOP_TIMEOUT_S = 30.0
+"""How long `close` waits for the handlers of each consumer still running, as
+`Consumer.stop()` does by default."""
+
+
+class BusClosed(RuntimeError):
+    """The bus was closed; nothing more can be read or written through it."""
 
 
 class SqliteBus:
@@ -45,16 +53,16 @@ class SqliteBus:
         max_delivery_attempts: int = 5,
         retry_backoff_s: tuple[float, float] = (1.0, 60.0),
     ) -> None:
-        self._connection = connect(path)
-        create_schema(self._connection)
-        self._lock = threading.Lock()
-        self._published = threading.Condition()
+        self._file = _BusFile(path)
         self.ack_deadline_s = ack_deadline_s
         self.max_delivery_attempts = max_delivery_attempts
         self.retry_backoff_s = retry_backoff_s
+        self._consumers: list[SqliteConsumer] = []
+        self._consumers_lock = threading.Lock()
+        self._closing = False
 
     def declare(self, topic: str, subscription: str | None = None) -> None:
-        with self._transaction() as connection:
+        with self._file.transaction() as connection:
             connection.execute("INSERT OR IGNORE INTO bus_topics (name) VALUES (?)", (topic,))
             if subscription is None:
                 return
@@ -72,8 +80,10 @@ class SqliteBus:
                 )
 
     def publish(self, topic: str, envelopes: Sequence[EventEnvelope]) -> None:
+        if not envelopes:
+            return
         now = time.time()
-        with self._transaction() as connection:
+        with self._file.transaction() as connection:
             known = connection.execute("SELECT 1 FROM bus_topics WHERE name = ?", (topic,))
             if known.fetchone() is None:
                 raise UnknownTopic(f"topic {topic!r} does not exist; declare it first")
@@ -91,21 +101,29 @@ class SqliteBus:
                     for name in subscriptions
                 ],
             )
-        with self._published:
-            self._published.notify_all()
+        self._file.wake()
 
-    def subscribe(self, subscription: str, handler: Handler, max_in_flight: int = 8) -> _Consumer:
-        with self._lock:
-            known = self._connection.execute(
+    def subscribe(
+        self, subscription: str, handler: Handler, max_in_flight: int = 8
+    ) -> SqliteConsumer:
+        with self._file.read() as connection:
+            known = connection.execute(
                 "SELECT 1 FROM bus_subscriptions WHERE name = ?", (subscription,)
             ).fetchone()
         if known is None:
             raise UnknownSubscription(f"subscription {subscription!r} does not exist; declare it")
-        return _Consumer(self, subscription, handler, max_in_flight)
+        with self._consumers_lock:
+            if self._closing:
+                raise BusClosed("the bus is closing; subscribe on another one")
+            consumer = SqliteConsumer(
+                _Queue(self, subscription), subscription, handler, max_in_flight
+            )
+            self._consumers = [c for c in self._consumers if c.running] + [consumer]
+        return consumer
 
     def dead_letters(self, subscription: str, limit: int = 100) -> list[DeadLetter]:
-        with self._lock:
-            rows = self._connection.execute(
+        with self._file.read() as connection:
+            rows = connection.execute(
                 "SELECT message_id, data, attempts, dead_lettered_at, error "
                 "FROM bus_dead_letters WHERE subscription = ? ORDER BY id LIMIT ?",
                 (subscription, limit),
@@ -124,84 +142,167 @@ class SqliteBus:
         ]
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        """Stops the consumers still running (their handlers get `STOP_TIMEOUT_S` to
+        finish), then the file. A handler that finishes later cannot ack: its message
+        comes back when the lease runs out."""
+        with self._consumers_lock:
+            if self._closing:
+                return
+            self._closing = True
+            consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            if consumer.running:
+                consumer.stop(STOP_TIMEOUT_S)
+        self._file.close()
 
-    # -- used by consumers ---------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._connection, self._lock)
+class _Queue:
+    """The rows of one subscription, as its consumer leases and settles them."""
 
-    def _lease(self, subscription: str, count: int) -> list[tuple[int, bytes, int]]:
+    def __init__(self, bus: SqliteBus, subscription: str) -> None:
+        self._bus = bus
+        self._file = bus._file
+        self._subscription = subscription
+        self.ack_deadline_s = bus.ack_deadline_s
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def lease(self, count: int) -> list[Leased]:
         """Lease up to `count` available rows; dead-letter those whose lease ran out
-        on their last allowed attempt (their consumer died)."""
+        on their last allowed attempt (their consumer died). A plain read comes first,
+        so that an idle consumer does not compete for the write lock."""
         now = time.time()
-        with self._transaction() as connection:
+        with self._file.read() as connection:
+            ready = connection.execute(
+                "SELECT 1 FROM bus_queue WHERE subscription = ? AND available_at <= ? LIMIT 1",
+                (self._subscription, now),
+            ).fetchone()
+        if ready is None:
+            return []
+        with self._file.transaction() as connection:
             rows = connection.execute(
                 "SELECT id, data, attempts FROM bus_queue "
                 "WHERE subscription = ? AND available_at <= ? ORDER BY id LIMIT ?",
-                (subscription, now, count),
+                (self._subscription, now, count),
             ).fetchall()
             leased = []
             for row_id, data, attempts in rows:
-                if attempts >= self.max_delivery_attempts:
+                if attempts >= self._bus.max_delivery_attempts:
                     _move_to_dead_letters(connection, row_id, "ack deadline expired")
                     continue
                 connection.execute(
                     "UPDATE bus_queue SET attempts = attempts + 1, available_at = ? WHERE id = ?",
                     (now + self.ack_deadline_s, row_id),
                 )
-                leased.append((row_id, bytes(data), attempts + 1))
+                leased.append(Leased(row_id, attempts + 1, _decode(data)))
         return leased
 
-    def _ack(self, row_id: int, attempt: int) -> None:
-        with self._transaction() as connection:
-            connection.execute(
-                "DELETE FROM bus_queue WHERE id = ? AND attempts = ?", (row_id, attempt)
+    def extend(self, leases: Callable[[], list[Leased]]) -> None:
+        """Push the leases `leases()` returns one ack deadline ahead. It is called
+        with the file locked, so a lease settled meanwhile is not pushed back."""
+        with self._file.transaction() as connection:
+            until = time.time() + self.ack_deadline_s
+            connection.executemany(
+                "UPDATE bus_queue SET available_at = ? WHERE id = ? AND attempts = ?",
+                [(until, lease.row_id, lease.attempt) for lease in leases()],
             )
 
-    def _nack(self, row_id: int, attempt: int, error: str) -> None:
-        low, high = self.retry_backoff_s
-        backoff = min(high, low * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        with self._transaction() as connection:
-            if attempt >= self.max_delivery_attempts:
-                _move_to_dead_letters(connection, row_id, error, attempt)
+    def ack(self, lease: Leased) -> None:
+        with self._file.transaction() as connection:
+            connection.execute(
+                "DELETE FROM bus_queue WHERE id = ? AND attempts = ?",
+                (lease.row_id, lease.attempt),
+            )
+
+    def nack(self, lease: Leased, error: str) -> None:
+        low, high = self._bus.retry_backoff_s
+        backoff = min(high, low * 2 ** (lease.attempt - 1)) * random.uniform(0.5, 1.0)
+        with self._file.transaction() as connection:
+            if lease.attempt >= self._bus.max_delivery_attempts:
+                _move_to_dead_letters(connection, lease.row_id, error, lease.attempt)
             else:
                 connection.execute(
                     "UPDATE bus_queue SET available_at = ?, last_error = ? "
                     "WHERE id = ? AND attempts = ?",
-                    (time.time() + backoff, error, row_id, attempt),
+                    (time.time() + backoff, error, lease.row_id, lease.attempt),
                 )
 
-    def _release(self, row_id: int, attempt: int) -> None:
+    def release(self, lease: Leased) -> None:
         """Give back a lease that was never handled; it does not count as an attempt."""
-        with self._transaction() as connection:
+        with self._file.transaction() as connection:
             connection.execute(
                 "UPDATE bus_queue SET available_at = ?, attempts = attempts - 1 "
                 "WHERE id = ? AND attempts = ?",
-                (time.time(), row_id, attempt),
+                (time.time(), lease.row_id, lease.attempt),
             )
 
-    def _wait_for_publish(self, timeout: float) -> None:
-        with self._published:
-            self._published.wait(timeout)
+    def wait(self, timeout: float) -> None:
+        self._file.wait(timeout)
+
+    def wake(self) -> None:
+        self._file.wake()
 
 
-class _Transaction:
-    def __init__(self, connection: sqlite3.Connection, lock: threading.Lock) -> None:
-        self._connection = connection
-        self._lock = lock
+class _BusFile:
+    """The bus's one connection, shared by its threads: one user at a time,
+    transactions that always end, refused once closed; and a signal for consumers
+    that something was published."""
 
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        self._connection.execute("BEGIN IMMEDIATE")
-        return self._connection
+    def __init__(self, path: str | Path) -> None:
+        self._connection = connect(path)
+        create_schema(self._connection)
+        self._lock = threading.Lock()
+        self._signal = threading.Condition()
+        self.closed = False
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            self._connection.execute("COMMIT" if exc_type is None else "ROLLBACK")
-        finally:
-            self._lock.release()
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self.closed:
+                raise BusClosed("the bus is closed")
+            yield self._connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction. If BEGIN fails nothing is held; if the block or COMMIT
+        fails, the transaction is rolled back so that the next one can begin."""
+        with self.read() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                _roll_back(connection)
+                raise
+            try:
+                connection.execute("COMMIT")
+            except BaseException:
+                _roll_back(connection)
+                raise
+
+    def wait(self, timeout: float) -> None:
+        with self._signal:
+            self._signal.wait(timeout)
+
+    def wake(self) -> None:
+        with self._signal:
+            self._signal.notify_all()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._connection.close()
+        self.wake()
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    if not connection.in_transaction:  # SQLite already rolled back (e.g. on I/O error)
+        return
+    try:
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as error:
+        log.error("bus_rollback_failed", error=f"{type(error).__name__}: {error}")
 
 
 def _move_to_dead_letters(
@@ -222,67 +323,3 @@ def _decode(data: bytes) -> EventEnvelope | None:
         return EventEnvelope.from_json(data)
     except ValueError:  # not JSON, or not an envelope
         return None
-
-
-class _Consumer:
-    """Leases messages on one thread and runs the handler on a pool of threads, with
-    at most `max_in_flight` leased at a time."""
-
-    def __init__(
-        self, bus: SqliteBus, subscription: str, handler: Handler, max_in_flight: int
-    ) -> None:
-        self._bus = bus
-        self._subscription = subscription
-        self._handler = handler
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix=subscription)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._pull, name=f"{subscription}-pull", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        with self._bus._published:
-            self._bus._published.notify_all()
-        self._thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _pull(self) -> None:
-        while not self._stopping.is_set():
-            with self._in_flight_lock:
-                free = self._max_in_flight - self._in_flight
-            leased = self._bus._lease(self._subscription, free) if free else []
-            for row_id, data, attempt in leased:
-                with self._in_flight_lock:
-                    self._in_flight += 1
-                future = self._pool.submit(self._handle, row_id, data, attempt)
-                future.add_done_callback(partial(self._finished, row_id, attempt))
-            if len(leased) < free or not free:
-                self._bus._wait_for_publish(_POLL_S)
-
-    def _handle(self, row_id: int, data: bytes, attempt: int) -> None:
-        envelope = _decode(data)
-        if envelope is None:
-            self._bus._nack(row_id, attempt, "message data is not an event envelope")
-            return
-        try:
-            self._handler(envelope)
-        except Exception as error:
-            log.warning(
-                "handler_failed",
-                subscription=self._subscription,
-                event_id=envelope.event_id,
-                attempt=attempt,
-                error=type(error).__name__,
-            )
-            self._bus._nack(row_id, attempt, f"{type(error).__name__}: {error}")
-        else:
-            self._bus._ack(row_id, attempt)
-
-    def _finished(self, row_id: int, attempt: int, future: Future[None]) -> None:
-        with self._in_flight_lock:
-            self._in_flight -= 1
-        if future.cancelled():  # stopped before it ran: hand the lease back
-            self._bus._release(row_id, attempt)

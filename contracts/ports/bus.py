@@ -13,7 +13,12 @@ from typing import Protocol
 from contracts.envelope import EventEnvelope
 
 Handler = Callable[[EventEnvelope], None]
-"""Handles one message. Returning acks it; raising makes it come back later."""
+"""Handles one message. Returning acks it; raising makes it come back later.
+
+A handler may take longer than the ack deadline: while it runs, its consumer extends
+the message's lease by one ack deadline at a time, for at most an hour. Past that, or
+if the consumer's process dies, the lease runs out and the message is delivered
+again, possibly while the first handler still runs."""
 
 
 class UnknownTopic(LookupError):
@@ -47,8 +52,11 @@ class DeadLetter:
 
 class Consumer(Protocol):
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking messages, let handlers in flight finish, then return. What is
-        not acked by then is delivered again later."""
+        """Stop taking messages and wait up to `timeout` seconds for the handlers in
+        flight to finish. Handlers still running then go on in the background, their
+        leases still extended, and ack or nack when they finish. What is not acked is
+        delivered again later. Stopping a stopped consumer waits for its handlers
+        again."""
         ...
 
 
@@ -59,7 +67,8 @@ class Bus(Protocol):
         ...
 
     def publish(self, topic: str, envelopes: Sequence[EventEnvelope]) -> None:
-        """Return once every envelope is durably accepted by the bus."""
+        """Return once every envelope is durably accepted by the bus. An empty batch
+        returns at once, whether or not the topic was declared: nothing can be lost."""
         ...
 
     def subscribe(self, subscription: str, handler: Handler, max_in_flight: int = 8) -> Consumer:
@@ -70,4 +79,9 @@ class Bus(Protocol):
         """Messages of the subscription that exhausted their delivery attempts."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the consumers still running, each as `Consumer.stop()` does (up to 30 s
+        for its handlers), then release the back end. Idempotent. A handler that
+        finishes after `close` cannot ack: its message is delivered again once its
+        lease runs out."""
+        ...

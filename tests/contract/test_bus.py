@@ -241,3 +241,104 @@ def test_a_message_queued_before_a_schema_change_arrives_upcast(bus: Bus) -> Non
     [received] = recorder.handled
     assert received.schema_version == 2
     assert received.event().model_dump()["inferred"] is True
+
+
+def test_publishing_nothing_is_a_no_op_even_to_an_undeclared_topic(bus: Bus) -> None:
+    topic, _ = names()
+
+    bus.publish(topic, [])  # nothing can be lost, so nothing is checked
+
+
+def test_a_handler_slower_than_the_ack_deadline_runs_once_and_its_ack_holds(
+    bus: Bus, backend: Backend
+) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    sent = envelope()
+    runs: list[str] = []
+    finished = threading.Event()
+
+    def slow(message: EventEnvelope) -> None:
+        runs.append(message.event_id)
+        time.sleep(backend.ack_deadline_s * 1.5 + 1)  # the consumer must extend the lease
+        finished.set()
+
+    bus.publish(topic, [sent])
+    consumer = bus.subscribe(subscription, slow)
+    assert finished.wait(WAIT_S)
+    consumer.stop()
+    later = Recorder()
+    second = bus.subscribe(subscription, later)
+    time.sleep(backend.ack_deadline_s + 2)  # an unacked message would be back by now
+    second.stop()
+
+    assert runs == [sent.event_id]
+    assert later.received == []
+    assert bus.dead_letters(subscription) == []
+
+
+def test_stop_returns_after_its_timeout_and_a_handler_still_running_acks_later(
+    bus: Bus, backend: Backend
+) -> None:
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    sent = envelope()
+    runs: list[str] = []
+    started, release = threading.Event(), threading.Event()
+
+    def held(message: EventEnvelope) -> None:
+        runs.append(message.event_id)
+        started.set()
+        release.wait(WAIT_S)
+
+    bus.publish(topic, [sent])
+    consumer = bus.subscribe(subscription, held)
+    assert started.wait(WAIT_S)
+    unblock = threading.Timer(10, release.set)  # so that a stop ignoring its timeout ends
+    unblock.start()
+    began = time.monotonic()
+    consumer.stop(timeout=0.5)
+    took = time.monotonic() - began
+    release.set()
+    unblock.cancel()
+    later = Recorder()
+    second = bus.subscribe(subscription, later)
+    time.sleep(backend.ack_deadline_s + 2)  # an unacked message would be back by now
+    second.stop()
+
+    assert took < 5
+    assert runs == [sent.event_id]
+    assert later.received == []
+
+
+def test_close_stops_the_running_consumers_once_their_handlers_finish(backend: Backend) -> None:
+    bus = backend.bus()
+    topic, subscription = names()
+    bus.declare(topic, subscription)
+    runs: list[str] = []
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(message: EventEnvelope) -> None:
+        runs.append(message.event_id)
+        started.set()
+        time.sleep(0.5)
+        finished.set()
+
+    first = envelope(1)
+    bus.publish(topic, [first])
+    consumer = bus.subscribe(subscription, slow)
+    assert started.wait(WAIT_S)
+    bus.close()
+    assert finished.is_set()
+    bus.close()  # idempotent
+    began = time.monotonic()
+    consumer.stop(timeout=1)  # already stopped: returns at once
+    assert time.monotonic() - began < 1
+
+    reopened = backend.bus()
+    try:
+        reopened.publish(topic, [envelope(2)])
+        time.sleep(1.0)  # the closed bus's consumer must not take it
+    finally:
+        reopened.close()
+    assert runs == [first.event_id]
