@@ -1,6 +1,12 @@
-"""A Firestore commit can land and its reply be lost. The store retries the call, the
-retry is refused by the first commit, and that must not read as a lost race: the
-transaction function must not run again on top of its own commit."""
+"""How the Firestore store reads a commit that did not simply succeed.
+
+- A commit can land and its reply be lost: the store retries, the retry is refused by
+  the first commit, and that must not read as a lost race (the transaction function
+  must not run again on top of its own commit).
+- A commit refused for a reason other than a race (a database in Datastore mode
+  answers `FailedPrecondition`) must surface as that error, not as a
+  `ConcurrencyError` the caller would retry forever.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from google.api_core.exceptions import DeadlineExceeded
+from google.api_core.exceptions import DeadlineExceeded, FailedPrecondition
 from google.cloud import firestore
 
 from adapters.firestore.codec import Document
@@ -70,4 +76,24 @@ def test_a_commit_whose_reply_was_lost_is_the_transactions_commit(
     assert [e.version for e in recorded] == [1]
     (appended,) = committed.appended
     assert (appended.events, appended.duplicate) == (tuple(recorded), False)
+    store.close()
+
+
+class DatastoreMode(FirestoreEventStore):
+    """Refuses every commit as a database in Datastore mode does."""
+
+    def _commit(self, guards: list[str], documents: list[Document]) -> None:
+        raise FailedPrecondition(  # type: ignore[no-untyped-call]
+            "The Cloud Firestore API is not available for Firestore in Datastore Mode "
+            f"database projects/{GCP_TEST_PROJECT}/databases/(default)."
+        )
+
+
+def test_a_commit_refused_for_no_race_is_not_a_lost_race(client: firestore.Client) -> None:
+    store = DatastoreMode(client)
+
+    with pytest.raises(FailedPrecondition):
+        store.append("session-a", [new_event()], expected_version=0)
+    with pytest.raises(FailedPrecondition):
+        store.transact(lambda tx: tx.append("session-a", [new_event()], expected_version=0))
     store.close()
