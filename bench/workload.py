@@ -35,7 +35,7 @@ def new_event(case: str, index: int) -> NewEvent:
         correlation_id=input_id,
         actor=Actor.USER,
         payload={
-            "wa_message_id": f"wamid.{index:012d}",
+            "wa_message_ref": f"{index:064x}",
             "type": "text",
             "body_sanitized": "Hi! Is the blue model still available, and how much is it?",
         },

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from contracts.frozen import Frozen
-from contracts.vocabulary import WaMessageId, clipped_to
+from contracts.vocabulary import WaMessageRef, clipped_to
 
 ShortText = Annotated[str, clipped_to(1024), StringConstraints(max_length=1024)]
 
@@ -37,7 +37,7 @@ class Location(Frozen):
 class Reaction(Frozen):
     """A reaction to one of the conversation's messages; no emoji means it was removed."""
 
-    message_id: WaMessageId
+    message_ref: WaMessageRef
     emoji: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
 
 
@@ -64,7 +64,7 @@ class ReplyContext(Frozen):
     """The message this one replies to or forwards. WhatsApp's `context.from` (a phone
     number) is deliberately absent."""
 
-    message_id: WaMessageId | None = None
+    message_ref: WaMessageRef | None = None
     forwarded: bool = False
     frequently_forwarded: bool = False
 

@@ -20,6 +20,8 @@ class StreamKind(StrEnum):
     INBOX = "inbox"
     """An input on the bus (a webhook's message or status), never recorded in the store."""
     DEADLETTER = "deadletter"
+    WAMESSAGE = "wamessage"
+    """A WhatsApp message id's ref, linked to the outbound it names."""
 
 
 class InvalidStreamId(ValueError):
@@ -54,6 +56,10 @@ def command_stream(command_id: str) -> str:
 
 def contact_stream(from_hash: str) -> str:
     return check_stream_id(f"{StreamKind.CONTACT}-{from_hash}")
+
+
+def wamessage_stream(wa_message_ref: str) -> str:
+    return check_stream_id(f"{StreamKind.WAMESSAGE}-{wa_message_ref}")
 
 
 def inbox_stream(input_key: str) -> str:

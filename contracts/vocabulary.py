@@ -21,8 +21,11 @@ ContactHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 """`from_hash`: HMAC-SHA256 (hex) of the contact's normalised identity. The only way a
 contact is named outside the vault; a phone number does not fit this pattern."""
 
-WaMessageId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-"""A WhatsApp message id (`wamid.…`), as Meta sends it."""
+WaMessageRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""A WhatsApp message, named by the keyed hash of its id (`Vault.message_ref`), never by
+the id itself: a `wamid.…` is base64 of a record that holds the customer's number in
+clear. The same id always gives the same ref, so redeliveries, statuses and replies
+still find their message."""
 
 OperatorId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 """The operator's name as registered with `switchboard operators add`."""

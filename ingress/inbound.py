@@ -3,7 +3,8 @@
 Every entry, change, message and status of a body is translated (Meta batches). Ids
 derive from WhatsApp's ids, so a redelivered body yields the same envelopes and
 changes nothing downstream. Phone numbers stop here: each sender becomes a `from_hash`,
-and the number itself goes only into the vault.
+the number itself goes only into the vault, and each WhatsApp message id (which holds
+the sender's number) becomes its ref.
 
 No HTTP in this module: the webhook reads and verifies the body, this decides what it
 means.
@@ -26,7 +27,7 @@ from contracts.ports.vault import Vault
 from contracts.streams import inbox_stream
 from contracts.vocabulary import MessageStatus
 from domain.identity import InvalidIdentity, contact_identity, normalise_e164
-from ingress.message_content import message_received
+from ingress.message_content import MessageRefs, message_received
 
 _STATUSES = {status.value.lower(): status for status in MessageStatus}
 _REPORTED = ("sent", "delivered", "read", "failed")
@@ -82,18 +83,18 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
         for m, message in enumerate(value.messages):
             with _part(f"value {v} message {m}"):
                 sender = contacts.hash_of(value.sender_of(message), remember=True)
-                event = message_received(message, sender, line)
+                event = message_received(message, sender, line, vault.message_ref)
             envelopes.append(
-                _envelope(event, message.id, message.occurred_at, recorded_at, Actor.USER)
+                _envelope(event, event.wa_message_ref, message.occurred_at, recorded_at, Actor.USER)
             )
             messages += 1
         for s, status in enumerate(value.statuses):
             with _part(f"value {v} status {s}"):
-                reported = _status_reported(status, contacts, line)
+                reported = _status_reported(status, contacts, line, vault.message_ref)
             if reported is None:
                 ignored += 1
                 continue
-            key = f"{status.id}:{status.status}"
+            key = f"{reported.wa_message_ref}:{status.status}"
             envelopes.append(
                 _envelope(reported, key, status.occurred_at, recorded_at, Actor.SYSTEM)
             )
@@ -102,7 +103,7 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
 
 
 def _status_reported(
-    status: wa.Status, contacts: _Contacts, business_number_id: str
+    status: wa.Status, contacts: _Contacts, business_number_id: str, refs: MessageRefs
 ) -> WhatsAppStatusReported | None:
     if status.status not in _REPORTED:
         return None
@@ -110,7 +111,7 @@ def _status_reported(
     has_recipient = recipient.user_id or recipient.phone
     error = status.errors[0] if status.errors else None
     return WhatsAppStatusReported(
-        wa_message_id=status.id,
+        wa_message_ref=refs(status.id),
         status=_STATUSES[status.status],
         to_hash=contacts.hash_of(recipient, remember=False) if has_recipient else None,
         error_code=error.code if error else None,

@@ -2,10 +2,13 @@
 
 Text that a customer typed (a body, a caption, a chosen option's title, an ad's copy)
 is sanitised before it goes anywhere; what identifies a person by phone (`context.from`,
-shared contact cards, a flow's form data) is left behind.
+shared contact cards, a flow's form data) is left behind, and WhatsApp's message ids,
+which hold the sender's number, become refs (`Vault.message_ref`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from contracts import whatsapp as wa
 from contracts.content import (
@@ -26,15 +29,19 @@ _SHORT = 1024
 """As `contracts.content.ShortText`."""
 
 
+MessageRefs = Callable[[str], str]
+"""WhatsApp message id → its ref."""
+
+
 def message_received(
-    message: wa.Message, from_hash: str, business_number_id: str
+    message: wa.Message, from_hash: str, business_number_id: str, refs: MessageRefs
 ) -> MessageReceived:
     """Raises `pydantic.ValidationError` when a part is outside what the catalogue
     accepts (a latitude of 200, a media id of 1 kB)."""
     known = message.type in _KNOWN_TYPES
     interactive, title = _choice(message)
     return MessageReceived(
-        wa_message_id=message.id,
+        wa_message_ref=refs(message.id),
         from_hash=from_hash,
         type=MessageType(message.type) if known else MessageType.UNKNOWN,
         original_type=None if known else message.type[:64],
@@ -42,9 +49,9 @@ def message_received(
         media=_media(message),
         location=_location(message),
         contacts_count=len(message.contacts or []) if message.type == "contacts" else None,
-        reaction=_reaction(message),
+        reaction=_reaction(message, refs),
         interactive=interactive,
-        context=_context(message.context),
+        context=_context(message.context, refs),
         referral=_referral(message.referral),
         error_code=message.errors[0].code if message.errors else None,
         business_number_id=business_number_id,
@@ -92,12 +99,12 @@ def _location(message: wa.Message) -> Location | None:
     )
 
 
-def _reaction(message: wa.Message) -> Reaction | None:
+def _reaction(message: wa.Message, refs: MessageRefs) -> Reaction | None:
     found = message.reaction if message.type == "reaction" else None
     if found is None:
         return None
     emoji = _clean(found.emoji, 31)  # the ellipsis of a cut makes 32, what `Reaction` holds
-    return Reaction(message_id=found.message_id, emoji=emoji)
+    return Reaction(message_ref=refs(found.message_id), emoji=emoji)
 
 
 def _choice(message: wa.Message) -> tuple[InteractiveReply | None, str | None]:
@@ -117,11 +124,11 @@ def _choice(message: wa.Message) -> tuple[InteractiveReply | None, str | None]:
     return InteractiveReply(kind=ReplyKind(found.type), reply_id=choice.id), choice.title
 
 
-def _context(found: wa.Context | None) -> ReplyContext | None:
+def _context(found: wa.Context | None, refs: MessageRefs) -> ReplyContext | None:
     if found is None:
         return None
     return ReplyContext(
-        message_id=found.id or None,
+        message_ref=refs(found.id) if found.id else None,
         forwarded=found.forwarded,
         frequently_forwarded=found.frequently_forwarded,
     )

@@ -28,10 +28,24 @@ _STATUS_OF: dict[type[Exception], int] = {
     Conflicting: status.HTTP_409_CONFLICT,
     Gone: status.HTTP_410_GONE,
 }
+
+
+class Problem(Frozen):
+    """Why the request was refused."""
+
+    detail: str
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": error.__doc__ or ""} for error, code in _STATUS_OF.items()
+    code: {"model": Problem, "description": error.__doc__ or ""}
+    for error, code in _STATUS_OF.items()
 }
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "no valid operator token"}}
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid operator token"}
+}
+_UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the body could not be read (not UTF-8 text)"}
+}
 
 
 def _answer(call: Callable[[], T]) -> T:
@@ -59,7 +73,7 @@ class RevealedPhone(BaseModel):
 @router.post(
     "/commands",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**_AUTH_ERRORS, 403: _ERRORS[403], 409: _ERRORS[409]},
+    responses={**_UNREADABLE_BODY, **_AUTH_ERRORS, 403: _ERRORS[403], 409: _ERRORS[409]},
 )
 def post_command(
     command: Annotated[OperatorCommand, Body()], operator: CurrentOperator, services: Services
@@ -80,7 +94,7 @@ def get_command(
 
 @router.post(
     "/leads/{lead_id}/reveal-phone",
-    responses={**_AUTH_ERRORS, **{c: _ERRORS[c] for c in (403, 404, 410)}},
+    responses={**_UNREADABLE_BODY, **_AUTH_ERRORS, **{c: _ERRORS[c] for c in (403, 404, 410)}},
 )
 def post_reveal_phone(
     lead_id: Annotated[EntityId, Path()],

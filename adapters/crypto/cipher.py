@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from adapters.crypto import sealing
-from adapters.crypto.hashing import check_hash_key, contact_hash
+from adapters.crypto.hashing import check_hash_key, contact_hash, message_ref
 from adapters.crypto.keyring import Ciphertext, Keyring
 
 _LABEL = b"switchboard/contact:"
@@ -24,6 +24,9 @@ class VaultCipher:
 
     def contact_hash(self, identity: str) -> str:
         return contact_hash(self._hash_key, identity)
+
+    def message_ref(self, wa_message_id: str) -> str:
+        return message_ref(self._hash_key, wa_message_id)
 
     def encrypt_number(self, from_hash: str, e164: str) -> Ciphertext:
         if not _E164.fullmatch(e164):

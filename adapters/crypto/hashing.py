@@ -22,6 +22,16 @@ def contact_hash(hash_key: bytes, identity: str) -> str:
     return hmac.new(hash_key, identity.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+MESSAGE_REF_DOMAIN = b"whatsapp-message-id\x00"
+"""Keeps message refs and contact hashes apart: no identity hashes to a message's ref."""
+
+
+def message_ref(hash_key: bytes, wa_message_id: str) -> str:
+    """64 lowercase hex characters."""
+    data = MESSAGE_REF_DOMAIN + wa_message_id.encode("utf-8")
+    return hmac.new(hash_key, data, hashlib.sha256).hexdigest()
+
+
 def check_hash_key(hash_key: bytes) -> bytes:
     if len(hash_key) < HASH_KEY_MIN_BYTES:
         raise InvalidKeySetting(

@@ -61,6 +61,9 @@ class FirestoreVault:
     def contact_hash(self, identity: str) -> str:
         return self._cipher.contact_hash(identity)
 
+    def message_ref(self, wa_message_id: str) -> str:
+        return self._cipher.message_ref(wa_message_id)
+
     def remember(self, from_hash: str, e164: str) -> None:
         """Writes only when the entry is missing, stale or different."""
         ref = self._contacts.document(check_from_hash(from_hash))

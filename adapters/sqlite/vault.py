@@ -48,6 +48,9 @@ class SqliteVault:
     def contact_hash(self, identity: str) -> str:
         return self._cipher.contact_hash(identity)
 
+    def message_ref(self, wa_message_id: str) -> str:
+        return self._cipher.message_ref(wa_message_id)
+
     def remember(self, from_hash: str, e164: str) -> None:
         """Writes only when the entry is missing, stale or different: an inbound
         message from a known contact costs a read, not an fsync."""

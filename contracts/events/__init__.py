@@ -18,6 +18,7 @@ from contracts.events.lead import (
     LeadForgotten,
     LeadMarkedReadyForHuman,
     LeadOpened,
+    LeadSessionStarted,
     LeadStatusChanged,
     PhoneRevealed,
 )
@@ -30,6 +31,7 @@ from contracts.events.outbound import (
     OutboundSent,
     OutboundSuppressed,
     SuppressionReason,
+    WhatsAppMessageLinked,
 )
 from contracts.events.reply import ReplyDrafted, ReplyDraftFailed, TokenUsage
 from contracts.events.session import NoteAdded, SessionClosed, SessionExpired, SessionStarted
@@ -53,6 +55,7 @@ __all__ = [
     "LeadForgotten",
     "LeadMarkedReadyForHuman",
     "LeadOpened",
+    "LeadSessionStarted",
     "LeadStatusChanged",
     "MessageReceived",
     "MessageStatusUpdated",
@@ -73,5 +76,6 @@ __all__ = [
     "SuppressionReason",
     "TokenUsage",
     "WebhookPayloadRejected",
+    "WhatsAppMessageLinked",
     "WhatsAppStatusReported",
 ]

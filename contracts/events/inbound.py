@@ -18,7 +18,7 @@ from contracts.vocabulary import (
     EntityId,
     MessageType,
     SanitizedText,
-    WaMessageId,
+    WaMessageRef,
     WhatsAppErrorCode,
     WhatsAppStatus,
 )
@@ -28,14 +28,14 @@ BusinessNumberId = Annotated[str, StringConstraints(min_length=1, max_length=64)
 
 
 class MessageReceived(Event):
-    """One inbound message. Its event id derives from `wa_message_id`, so a redelivered
+    """One inbound message. Its event id derives from `wa_message_ref`, so a redelivered
     webhook appends nothing. `body_sanitized` is the text an operator sees (text body,
     media caption, chosen option's title, system notice) with phone numbers, e-mail
     addresses, CPF/CNPJ and card numbers masked."""
 
     TYPE = "MessageReceived"
 
-    wa_message_id: WaMessageId
+    wa_message_ref: WaMessageRef
     from_hash: ContactHash
     type: MessageType
     original_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
@@ -64,13 +64,13 @@ class MessageReceived(Event):
 
 class WhatsAppStatusReported(Event):
     """WhatsApp reported a status of one of our messages; published by the webhook on
-    the `inbound` topic. The conversation worker finds the outbound by `wa_message_id`
+    the `inbound` topic. The conversation worker finds the outbound by `wa_message_ref`
     and records `MessageStatusUpdated`. Its event id derives from the message id and the
     status, so a repeated report changes nothing."""
 
     TYPE = "WhatsAppStatusReported"
 
-    wa_message_id: WaMessageId
+    wa_message_ref: WaMessageRef
     status: WhatsAppStatus
     to_hash: ContactHash | None = None
     """The recipient, when Meta names them (a failed status may not)."""
@@ -86,7 +86,7 @@ class MessageStatusUpdated(Event):
     TYPE = "MessageStatusUpdated"
 
     outbound_id: EntityId
-    wa_message_id: WaMessageId
+    wa_message_ref: WaMessageRef
     status: WhatsAppStatus
     error_code: WhatsAppErrorCode | None = None
     error_title: Diagnostic | None = None

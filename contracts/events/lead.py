@@ -26,7 +26,7 @@ from contracts.vocabulary import (
     Priority,
     Reason,
     ServiceInterest,
-    WaMessageId,
+    WaMessageRef,
 )
 
 FieldValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -38,6 +38,15 @@ class LeadOpened(Event):
     from_hash: ContactHash
     session_id: EntityId
     """The session whose first message opened the lead."""
+
+
+class LeadSessionStarted(Event):
+    """A later session of the lead's contact started (the first one is in `LeadOpened`):
+    the lead's current session is the last one named."""
+
+    TYPE = "LeadSessionStarted"
+
+    session_id: EntityId
 
 
 class LeadStatusChanged(Event):
@@ -58,7 +67,7 @@ class _FieldEvidence(Event):
     source: FieldSource
     inferred: bool
     confidence: Confidence
-    evidence_message_id: WaMessageId
+    evidence_message_ref: WaMessageRef
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -82,7 +91,7 @@ class LeadFieldCollected(_FieldEvidence):
 @upcaster(LeadFieldCollected.TYPE, from_version=1)
 def _lead_field_collected_v1_to_v2(payload: Payload) -> Payload:
     upgraded = {key: value for key, value in payload.items() if key != "evidence"}
-    upgraded["evidence_message_id"] = payload["evidence"]
+    upgraded["evidence_message_ref"] = payload["evidence"]
     upgraded["inferred"] = payload["source"] == FieldSource.LLM
     return upgraded
 

@@ -17,7 +17,7 @@ from contracts.vocabulary import (
     EntityId,
     MessageText,
     OperatorId,
-    WaMessageId,
+    WaMessageRef,
     WhatsAppErrorCode,
 )
 
@@ -57,6 +57,10 @@ class OutboundClaimed(Event):
     text: MessageText
     to_hash: ContactHash
     control_version: ControlVersion
+    """The session's control version the gate saw open."""
+    global_version: ControlVersion = 0
+    """The kill switch's version the gate saw open: the proof, per message, that no
+    automatic message was claimed after a PAUSE_ALL committed."""
     by: OperatorId | None = None
     """The operator, for kind OPERATOR."""
 
@@ -73,16 +77,33 @@ class OutboundSuppressed(Event):
 
 
 class OutboundSendStarted(Event):
+    """Appended before the API is called. For an automatic message (REPLY,
+    FLOOD_WARNING) the gate is checked again in the same transaction, so a takeover or
+    a pause that committed after the claim still stops it; the versions it saw are
+    recorded."""
+
     TYPE = "OutboundSendStarted"
 
     outbound_id: EntityId
+    control_version: ControlVersion | None = None
+    global_version: ControlVersion | None = None
 
 
 class OutboundSent(Event):
     TYPE = "OutboundSent"
 
     outbound_id: EntityId
-    wa_message_id: WaMessageId
+    wa_message_ref: WaMessageRef
+
+
+class WhatsAppMessageLinked(Event):
+    """Stream `wamessage-<wa_message_ref>`: which outbound WhatsApp's message id names,
+    so that a delivery status finds its session."""
+
+    TYPE = "WhatsAppMessageLinked"
+
+    session_id: EntityId
+    outbound_id: EntityId
 
 
 class OutboundFailed(Event):

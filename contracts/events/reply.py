@@ -17,7 +17,7 @@ from contracts.vocabulary import (
     EntityId,
     Intent,
     MessageText,
-    WaMessageId,
+    WaMessageRef,
 )
 
 ResponderName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -40,7 +40,7 @@ class ReplyDrafted(Event):
 
     outbound_id: EntityId
     control_version: ControlVersion
-    in_reply_to: Annotated[tuple[WaMessageId, ...], Field(min_length=1)]
+    in_reply_to: Annotated[tuple[WaMessageRef, ...], Field(min_length=1)]
     text: MessageText
     intent: Intent | None = None
     responder: ResponderName
@@ -54,7 +54,7 @@ class ReplyDraftFailed(Event):
 
     TYPE = "ReplyDraftFailed"
 
-    in_reply_to: Annotated[tuple[WaMessageId, ...], Field(min_length=1)]
+    in_reply_to: Annotated[tuple[WaMessageRef, ...], Field(min_length=1)]
     responder: ResponderName
     error: Diagnostic
     attempts: Annotated[int, Field(ge=1)]

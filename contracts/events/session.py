@@ -28,6 +28,9 @@ class SessionStarted(Event):
     business_number_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     """Meta's `phone_number_id` of the business line that was written to (an id, not a
     number): replies go out from the same line."""
+    recent_cooldowns: tuple[AwareDatetime, ...] = ()
+    """When the contact's cooldowns of the 24 hours before started, carried over from
+    the previous session: a flood that repeats across sessions still doubles."""
 
 
 class SessionClosed(Event):

@@ -42,6 +42,12 @@ class Vault(Protocol):
         as `+5511999990001`, or WhatsApp's business-scoped user id)."""
         ...
 
+    def message_ref(self, wa_message_id: str) -> str:
+        """64 hex characters naming a WhatsApp message in events: the HMAC of its id
+        under the same key, in a separate domain. Deterministic, so a status or a
+        redelivery finds its message; one-way, because an id holds a phone number."""
+        ...
+
     def remember(self, from_hash: str, e164: str) -> None:
         """Keep the contact's number, encrypted under the newest key. Idempotent; a
         forgotten contact that writes again is remembered again."""

@@ -17,7 +17,7 @@ from contracts.vocabulary import (
     LeadStatus,
     Priority,
     ServiceInterest,
-    WaMessageId,
+    WaMessageRef,
 )
 
 
@@ -29,7 +29,7 @@ class LeadCollectedField(Frozen):
     source: FieldSource
     inferred: bool
     confidence: Confidence
-    evidence_message_id: WaMessageId
+    evidence_message_ref: WaMessageRef
     collected_at: AwareDatetime
 
 

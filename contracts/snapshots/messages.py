@@ -18,7 +18,7 @@ from contracts.vocabulary import (
     MessageType,
     OperatorId,
     SanitizedText,
-    WaMessageId,
+    WaMessageRef,
     WhatsAppErrorCode,
 )
 
@@ -41,7 +41,7 @@ class MessageLogEntry(Frozen):
     actor: Actor
     sent_by: OperatorId | None = None
     """The operator, for a HUMAN outbound."""
-    wa_message_id: WaMessageId | None = None
+    wa_message_ref: WaMessageRef | None = None
     """Absent for an outbound until WhatsApp accepts it."""
     outbound_id: EntityId | None = None
     status: MessageStatus

@@ -88,7 +88,7 @@ def consume(
     webhook: Webhook, count: int, timeout: float = 30, until: str | None = None, grace: float = 0
 ) -> list[EventEnvelope]:
     """Envelopes of the inbound subscription, acked: the next `count`, or, with `until`,
-    all up to the message of that wamid and whatever else comes in `grace` seconds."""
+    all up to the message of that ref and whatever else comes in `grace` seconds."""
     received: list[EventEnvelope] = []
     lock, done = threading.Lock(), threading.Event()
 
@@ -97,7 +97,7 @@ def consume(
             received.append(envelope)
             if until is None and len(received) >= count:
                 done.set()
-            if until is not None and envelope.payload.get("wa_message_id") == until:
+            if until is not None and envelope.payload.get("wa_message_ref") == until:
                 done.set()
 
     consumer = webhook.services.bus.subscribe(webhook.subscription, collect)
@@ -117,8 +117,9 @@ def assert_only_sentinel_arrives(webhook: Webhook) -> None:
     it was not published (the bus would deliver it too, being at-least-once)."""
     sentinel = samples.new_wamid()
     assert webhook.post(samples.encode(text_body("sentinel", sentinel))).status_code == 200
-    received = consume(webhook, 0, until=sentinel, grace=1)
-    assert [envelope.payload["wa_message_id"] for envelope in received] == [sentinel]
+    ref = webhook.services.vault.message_ref(sentinel)
+    received = consume(webhook, 0, until=ref, grace=1)
+    assert [envelope.payload["wa_message_ref"] for envelope in received] == [ref]
 
 
 # --- GET: Meta's subscription check -----------------------------------------------------
@@ -163,7 +164,9 @@ def test_a_signed_message_is_on_the_bus_when_the_200_comes(webhook: Webhook) -> 
     assert response.status_code == 200
     assert response.json() == {"status": "published", "messages": 1, "statuses": 0}
     (envelope,) = consume(webhook, 1)
-    assert envelope.event_id == derived_event_id(wamid, "MessageReceived")
+    ref = webhook.services.vault.message_ref(wamid)
+    assert envelope.event_id == derived_event_id(ref, "MessageReceived")
+    assert envelope.payload["wa_message_ref"] == ref
     assert envelope.payload["body_sanitized"] == "Olá, café às 9h? ☕👍"
     assert webhook.services.vault.reveal(envelope.payload["from_hash"]) == PHONE
 
@@ -198,9 +201,10 @@ def test_a_batch_publishes_every_message_and_status(webhook: Webhook) -> None:
         *["MessageReceived"] * 3,
         *["WhatsAppStatusReported"] * 2,
     ]
-    assert {e.payload["wa_message_id"] for e in received} == {
-        *(m["id"] for m in messages),
-        *(s["id"] for s in statuses),
+    ref = webhook.services.vault.message_ref
+    assert {e.payload["wa_message_ref"] for e in received} == {
+        *(ref(m["id"]) for m in messages),
+        *(ref(s["id"]) for s in statuses),
     }
 
 

@@ -27,6 +27,7 @@ from contracts.events import (
     LeadForgotten,
     LeadMarkedReadyForHuman,
     LeadOpened,
+    LeadSessionStarted,
     LeadStatusChanged,
     MessageReceived,
     MessageStatusUpdated,
@@ -47,6 +48,7 @@ from contracts.events import (
     SuppressionReason,
     TokenUsage,
     WebhookPayloadRejected,
+    WhatsAppMessageLinked,
     WhatsAppStatusReported,
 )
 from contracts.vocabulary import (
@@ -65,21 +67,25 @@ from contracts.vocabulary import (
 
 NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC)
 FROM_HASH = "3f" * 32
-WAMID = "wamid.HBgNNTUxMTk5OTk5MDAwMRUCABIYFjNFQjBDMEQ3"
+WAMID = "d62c9039203ee5a271212966c05fa72d84780bafd28b1a211cd1545774b45124"
+"""A message ref (`Vault.message_ref`): events never hold WhatsApp's ids."""
 
 EXAMPLES: list[Event] = [
     SessionStarted(lead_id="lead-1", from_hash=FROM_HASH, business_number_id="106540352242922"),
     MessageReceived(
-        wa_message_id=WAMID,
+        wa_message_ref=WAMID,
         from_hash=FROM_HASH,
         type=MessageType.IMAGE,
         body_sanitized="segue o print, meu e-mail é [email]",
         media=Media(media_id="1234567890", mime_type="image/jpeg"),
-        context=ReplyContext(message_id="wamid.previous", forwarded=True),
+        context=ReplyContext(
+            message_ref="6da0633528deaa0144e7b058315f0b753ec0b945163a72bf96a0d18180f9de0d",
+            forwarded=True,
+        ),
     ),
     MessageStatusUpdated(
         outbound_id="out-1",
-        wa_message_id=WAMID,
+        wa_message_ref=WAMID,
         status=MessageStatus.FAILED,
         error_code=131047,
         error_title="Re-engagement message",
@@ -113,8 +119,12 @@ EXAMPLES: list[Event] = [
         reason=SuppressionReason.CONTROL_CHANGED,
         detail="drafted under v0, control at v1",
     ),
-    OutboundSendStarted(outbound_id="out-1"),
-    OutboundSent(outbound_id="out-1", wa_message_id="wamid.out1"),
+    OutboundSendStarted(outbound_id="out-1", control_version=0, global_version=2),
+    WhatsAppMessageLinked(session_id="s-1", outbound_id="out-1"),
+    OutboundSent(
+        outbound_id="out-1",
+        wa_message_ref="6776128287ef2cb8ead79828e5b76f6eefbd55378c32a6f8a594785c5e0e5997",
+    ),
     OutboundFailed(outbound_id="out-3", error_code=131047, reason="24-hour window closed"),
     OutboundOutcomeUnknown(outbound_id="out-4", reason="send started, no result recorded"),
     ControlChanged(
@@ -143,6 +153,7 @@ EXAMPLES: list[Event] = [
     SessionExpired(last_activity_at=NOW - timedelta(hours=24)),
     NoteAdded(text="ligar amanhã às 10h", by="ana"),
     LeadOpened(from_hash=FROM_HASH, session_id="s-1"),
+    LeadSessionStarted(session_id="s-2"),
     LeadStatusChanged(
         status=LeadStatus.QUALIFYING,
         previous_status=LeadStatus.OPEN,
@@ -154,7 +165,7 @@ EXAMPLES: list[Event] = [
         source=FieldSource.LLM,
         inferred=True,
         confidence=0.92,
-        evidence_message_id=WAMID,
+        evidence_message_ref=WAMID,
     ),
     LeadFieldRejected(
         field=LeadField.BUDGET_RANGE,
@@ -162,7 +173,7 @@ EXAMPLES: list[Event] = [
         source=FieldSource.LLM,
         inferred=True,
         confidence=0.41,
-        evidence_message_id=WAMID,
+        evidence_message_ref=WAMID,
         threshold=0.8,
         reason=FieldRejectionReason.BELOW_THRESHOLD,
     ),
@@ -187,7 +198,7 @@ EXAMPLES: list[Event] = [
     ContactRegistered(identity_kind=IdentityKind.BSUID, has_phone=False),
     ContactForgotten(by="admin", reason="pedido do titular (LGPD art. 18)"),
     MessageReceived(
-        wa_message_id="wamid.button",
+        wa_message_ref="c3e2d78f3ff335724b4029f06505b511e4f8f01e258828de29849b36b40b55d0",
         from_hash=FROM_HASH,
         type=MessageType.INTERACTIVE,
         body_sanitized="Software sob medida",
@@ -195,7 +206,7 @@ EXAMPLES: list[Event] = [
         business_number_id="106540352242922",
     ),
     WhatsAppStatusReported(
-        wa_message_id="wamid.out1",
+        wa_message_ref="6776128287ef2cb8ead79828e5b76f6eefbd55378c32a6f8a594785c5e0e5997",
         status=MessageStatus.FAILED,
         to_hash=FROM_HASH,
         error_code=131047,

@@ -59,7 +59,7 @@ HEX_HASH = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 TEXT = st.text(max_size=300)
 MESSAGES = st.builds(
     MessageReceived,
-    wa_message_id=st.text(min_size=1, max_size=256),
+    wa_message_ref=HEX_HASH,
     from_hash=HEX_HASH,
     type=st.sampled_from([t for t in MessageType if t is not MessageType.UNKNOWN]),
     body_sanitized=st.none() | TEXT,
@@ -72,8 +72,8 @@ MESSAGES = st.builds(
     ),
     contacts_count=st.none() | st.integers(0, 100),
     reaction=st.none()
-    | st.builds(Reaction, message_id=st.just(WAMID), emoji=st.none() | st.sampled_from("👍❤️😂")),
-    context=st.none() | st.builds(ReplyContext, message_id=st.none() | st.just(WAMID)),
+    | st.builds(Reaction, message_ref=st.just(WAMID), emoji=st.none() | st.sampled_from("👍❤️😂")),
+    context=st.none() | st.builds(ReplyContext, message_ref=st.none() | st.just(WAMID)),
     error_code=st.none() | st.integers(0, 10**6),
 )
 
@@ -93,7 +93,7 @@ def test_any_confidence_in_the_unit_interval_is_kept_exactly(confidence: float) 
         source=FieldSource.LLM,
         inferred=True,
         confidence=confidence,
-        evidence_message_id=WAMID,
+        evidence_message_ref=WAMID,
     )
     assert record(event, "lead-l1").event() == event
 
@@ -106,7 +106,7 @@ def test_a_confidence_outside_the_unit_interval_is_rejected(confidence: float) -
         "source": "LLM",
         "inferred": True,
         "confidence": confidence,
-        "evidence_message_id": WAMID,
+        "evidence_message_ref": WAMID,
     }
     with pytest.raises(ValidationError) as error:
         LeadFieldCollected.model_validate(payload)
@@ -118,13 +118,13 @@ def test_a_confidence_outside_the_unit_interval_is_rejected(confidence: float) -
     [
         (
             MessageReceived,
-            {"wa_message_id": WAMID, "from_hash": FROM_HASH, "type": "unknown"},
+            {"wa_message_ref": WAMID, "from_hash": FROM_HASH, "type": "unknown"},
             "original_type is set exactly when type is 'unknown'",
         ),
         (
             MessageReceived,
             {
-                "wa_message_id": WAMID,
+                "wa_message_ref": WAMID,
                 "from_hash": FROM_HASH,
                 "type": "text",
                 "original_type": "order",
@@ -149,7 +149,7 @@ def test_a_confidence_outside_the_unit_interval_is_rejected(confidence: float) -
                 "source": "USER",
                 "inferred": True,
                 "confidence": 1.0,
-                "evidence_message_id": WAMID,
+                "evidence_message_ref": WAMID,
             },
             "a value the user stated is not an inference",
         ),
@@ -161,7 +161,7 @@ def test_a_confidence_outside_the_unit_interval_is_rejected(confidence: float) -
                 "source": "USER",
                 "inferred": False,
                 "confidence": 1.0,
-                "evidence_message_id": WAMID,
+                "evidence_message_ref": WAMID,
             },
             "service_interest must be one of",
         ),
@@ -177,7 +177,7 @@ def test_events_refuse_inconsistent_shapes(
 def test_text_from_outside_is_clipped_while_an_operators_reason_is_checked() -> None:
     failed = OutboundFailed(outbound_id="o-1", error_code=100, reason="e" * 5000)
     message = MessageReceived(
-        wa_message_id=WAMID, from_hash=FROM_HASH, type=MessageType.TEXT, body_sanitized="b" * 9000
+        wa_message_ref=WAMID, from_hash=FROM_HASH, type=MessageType.TEXT, body_sanitized="b" * 9000
     )
 
     assert (len(failed.reason), len(message.body_sanitized or "")) == (1000, 8192)
@@ -186,7 +186,7 @@ def test_text_from_outside_is_clipped_while_an_operators_reason_is_checked() -> 
 
 
 def test_a_status_report_accepts_only_what_whatsapp_reports() -> None:
-    base = {"outbound_id": "out-1", "wa_message_id": WAMID}
+    base = {"outbound_id": "out-1", "wa_message_ref": WAMID}
     event = MessageStatusUpdated.model_validate({**base, "status": "READ"})
     assert event.status is MessageStatus.READ
     with pytest.raises(ValidationError):

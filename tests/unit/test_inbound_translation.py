@@ -70,28 +70,43 @@ def assert_no_phone(text: str) -> None:
 # --- a text message, end to end --------------------------------------------------------
 
 
-def test_a_text_message_becomes_an_envelope_keyed_by_its_wamid(vault: SqliteVault) -> None:
+def test_a_text_message_becomes_an_envelope_keyed_by_its_wamid_s_ref(vault: SqliteVault) -> None:
     item = samples.message("text", phone=PHONE, text="Olá", message_id=WAMID, timestamp=SENT_AT)
     body = samples.body(samples.change(messages=[item], contacts=[samples.contact(PHONE)]))
 
     translation = run(body, vault)
 
     (envelope,) = translation.envelopes
-    event_id = derived_event_id(WAMID, "MessageReceived")
+    ref = vault.message_ref(WAMID)
+    event_id = derived_event_id(ref, "MessageReceived")
     assert (translation.messages, translation.statuses) == (1, 0)
     assert envelope.event_id == event_id
     assert envelope.correlation_id == event_id
-    assert envelope.stream_id == "inbox-" + hashlib.sha256(WAMID.encode()).hexdigest()[:40]
+    assert envelope.stream_id == "inbox-" + hashlib.sha256(ref.encode()).hexdigest()[:40]
     assert (envelope.version, envelope.type, envelope.actor) == (1, "MessageReceived", Actor.USER)
     assert envelope.occurred_at == datetime.fromtimestamp(SENT_AT, UTC)
     assert envelope.recorded_at == NOW
     assert envelope.event() == MessageReceived(
-        wa_message_id=WAMID,
+        wa_message_ref=ref,
         from_hash=phone_hash(vault),
         type=MessageType.TEXT,
         body_sanitized="Olá",
         business_number_id=samples.BUSINESS_NUMBER_ID,
     )
+
+
+def test_no_whatsapp_message_id_reaches_an_event(vault: SqliteVault) -> None:
+    """A wamid is base64 of a record holding the sender's number in clear."""
+    item = samples.message("text", phone=PHONE, text="oi", message_id=WAMID,
+                           context={"id": "wamid.earlier"})  # fmt: skip
+    status = samples.status("read", phone=PHONE, message_id="wamid.ours")
+    body = samples.body(samples.change(messages=[item], statuses=[status]))
+
+    published = dumped(run(body, vault).envelopes)
+
+    assert "wamid" not in published
+    assert WAMID.removeprefix("wamid.")[:16] not in published
+    assert vault.message_ref(WAMID) in published
 
 
 def test_the_sender_s_number_goes_to_the_vault_and_nowhere_else(vault: SqliteVault) -> None:
@@ -221,7 +236,8 @@ def test_a_reaction_names_the_message_and_the_emoji(vault: SqliteVault) -> None:
 
     assert event.type is MessageType.REACTION
     assert event.reaction is not None
-    assert (event.reaction.message_id, event.reaction.emoji) == ("wamid.ours", "👍")
+    assert event.reaction.message_ref == vault.message_ref("wamid.ours")
+    assert event.reaction.emoji == "👍"
 
 
 @pytest.mark.parametrize("reaction", [{"message_id": "wamid.ours"}, {"message_id": "wamid.ours",
@@ -230,7 +246,8 @@ def test_a_removed_reaction_has_no_emoji(reaction: dict[str, str], vault: Sqlite
     event = one_message("reaction", vault, reaction=reaction)
 
     assert event.reaction is not None
-    assert (event.reaction.message_id, event.reaction.emoji) == ("wamid.ours", None)
+    assert event.reaction.message_ref == vault.message_ref("wamid.ours")
+    assert event.reaction.emoji is None
 
 
 @pytest.mark.parametrize(
@@ -297,7 +314,8 @@ def test_a_reply_keeps_what_it_answers_but_not_who_wrote_that(vault: SqliteVault
     event = one_message("text", vault, text="isso", context=context)
 
     assert event.context is not None
-    assert (event.context.message_id, event.context.forwarded) == ("wamid.earlier", True)
+    assert event.context.message_ref == vault.message_ref("wamid.earlier")
+    assert event.context.forwarded
     assert not event.context.frequently_forwarded
     assert_no_phone(event.model_dump_json())
 
@@ -370,11 +388,12 @@ def test_each_status_is_reported_with_an_id_from_wamid_and_status(
 
     (envelope,) = translation.envelopes
     assert (translation.messages, translation.statuses) == (0, 1)
-    assert envelope.event_id == derived_event_id(f"{WAMID}:{state}", "WhatsAppStatusReported")
+    ref = vault.message_ref(WAMID)
+    assert envelope.event_id == derived_event_id(f"{ref}:{state}", "WhatsAppStatusReported")
     assert (envelope.type, envelope.actor) == ("WhatsAppStatusReported", Actor.SYSTEM)
     assert envelope.occurred_at == datetime.fromtimestamp(SENT_AT, UTC)
     assert envelope.event() == WhatsAppStatusReported(
-        wa_message_id=WAMID,
+        wa_message_ref=ref,
         status=MessageStatus(state.upper()),
         to_hash=phone_hash(vault),
         error_code=error_code,
@@ -553,4 +572,4 @@ def test_published_payloads_are_plain_json(vault: SqliteVault) -> None:
     ).envelopes
 
     assert EventEnvelope.from_json(envelope.to_json()) == envelope
-    assert json.loads(envelope.to_json())["payload"]["wa_message_id"].startswith("wamid.")
+    assert json.loads(envelope.to_json())["payload"]["body_sanitized"] == "x"

@@ -42,7 +42,7 @@ LEAD = Lead(
             source=FieldSource.LLM,
             inferred=True,
             confidence=0.9,
-            evidence_message_id=WAMID,
+            evidence_message_ref=WAMID,
             collected_at=NOW,
         ),
         LeadField.COMPANY_NAME: LeadCollectedField(
@@ -50,7 +50,7 @@ LEAD = Lead(
             source=FieldSource.USER,
             inferred=False,
             confidence=1.0,
-            evidence_message_id=WAMID,
+            evidence_message_ref=WAMID,
             collected_at=NOW,
         ),
     },

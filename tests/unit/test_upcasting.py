@@ -18,7 +18,7 @@ from contracts.upcasting import upcast, upcaster
 from contracts.vocabulary import FieldSource, LeadField
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-EVIDENCE = "wamid.HBgNNTUxMTk5OTk5MDAwMRUCABIYFjNFQjBDMEQ3"
+EVIDENCE = "ee8250fb76e094b34b471f13a73dbbe51d1ae142e9df59d7c0d31ec20f0a0a8e"
 
 
 def stored(name: str) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def test_a_stored_v1_lead_field_is_read_as_the_current_v2() -> None:
         source=FieldSource.LLM,
         inferred=True,
         confidence=0.86,
-        evidence_message_id=EVIDENCE,
+        evidence_message_ref=EVIDENCE,
     )
     assert (envelope.event_id, envelope.stream_id, envelope.version) == (
         row["event_id"],
@@ -80,7 +80,7 @@ V1_PAYLOADS = st.fixed_dictionaries(
         "value": st.text(min_size=1, max_size=100).filter(lambda s: s.strip() == s != ""),
         "source": st.sampled_from(FieldSource),
         "confidence": st.floats(0, 1),
-        "evidence": st.text(min_size=1, max_size=80),
+        "evidence": st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
     }
 )
 
@@ -94,7 +94,7 @@ def test_any_v1_payload_becomes_a_valid_v2_that_marks_llm_values_inferred(
 
     assert version == 2
     assert event.inferred is (v1["source"] == FieldSource.LLM)
-    assert event.evidence_message_id == v1["evidence"]
+    assert event.evidence_message_ref == v1["evidence"]
     assert (event.field, event.value, event.confidence) == (
         v1["field"],
         v1["value"],
