@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from app.dev_secrets import MissingSecret, resolve_secrets
-from app.settings import Backend, Settings
+from app.settings import Backend, ResponderKind, Settings
 from contracts.ports.bus import Bus
+from contracts.ports.channel import Channel
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
+from contracts.ports.responder import Responder
 from contracts.ports.vault import Vault
+from domain.flood import FloodPolicy
+from domain.policy import ConversationPolicy
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -85,3 +91,54 @@ def vault_keys(settings: Settings) -> tuple[str, str]:
         )
     development = resolve_secrets(settings)
     return development.pii_hash_key, development.pii_encryption_keys
+
+
+def open_responder(settings: Settings) -> Responder:
+    if settings.responder is ResponderKind.RULES:
+        from adapters.llm.rules import RulesResponder
+
+        return RulesResponder()
+    from adapters.llm.openai import OpenAIResponder
+
+    key = settings.llm_api_key
+    return OpenAIResponder(
+        base_url=settings.llm_base_url,
+        api_key=key.get_secret_value() if key else None,
+        model=settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+        max_attempts=settings.llm_max_attempts,
+    )
+
+
+def open_channel(settings: Settings) -> Channel:
+    """WhatsApp's Graph API when an access token is set; otherwise the sandbox, which
+    keeps what would have been sent in `SWITCHBOARD_DATA_DIR/sandbox-outbox.jsonl`."""
+    token = settings.whatsapp_access_token
+    if token is None:
+        if settings.backend is Backend.GCP:
+            raise MissingSecret("the gcp back end needs WHATSAPP_ACCESS_TOKEN to send messages")
+        from adapters.whatsapp.sandbox import SandboxChannel
+
+        return SandboxChannel(settings.sandbox_outbox_path)
+    from adapters.whatsapp.graph import GraphChannel
+
+    return GraphChannel(
+        access_token=token.get_secret_value(),
+        api_base=settings.whatsapp_api_base,
+        api_version=settings.whatsapp_api_version,
+    )
+
+
+def conversation_policy(settings: Settings) -> ConversationPolicy:
+    flood = FloodPolicy(
+        window_seconds=settings.flood_window_s,
+        light_score=settings.flood_light_score,
+        medium_score=settings.flood_medium_score,
+        heavy_score=settings.flood_heavy_score,
+    )
+    return ConversationPolicy(
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+        reply_debounce=timedelta(milliseconds=settings.reply_debounce_ms),
+        lead_confidence_threshold=settings.lead_confidence_threshold,
+        flood=flood,
+    )

@@ -113,6 +113,19 @@ def serve(
     run(Settings(), host, port)
 
 
+@app.command()
+def worker(
+    kinds: Annotated[
+        list[str] | None,
+        typer.Argument(help="conversation, commands, sender (default: all three)"),
+    ] = None,
+) -> None:
+    """Run workers without the HTTP ingress (to scale them out on gcp)."""
+    from app.worker import run_workers
+
+    run_workers(Settings(), kinds or [])
+
+
 def main() -> None:
     app()
 

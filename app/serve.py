@@ -1,9 +1,5 @@
-"""`switchboard serve`: the whole system in one process.
-
-Today that is the HTTP ingress; the workers and projectors join as they are built.
-The subscriptions they will read are declared now, so every webhook and command
-accepted in the meantime waits for them durably on the bus.
-"""
+"""`switchboard serve`: the whole system in one process: the HTTP ingress and every
+worker, on the embedded back end by default."""
 
 from __future__ import annotations
 
@@ -13,20 +9,25 @@ from functools import partial
 import uvicorn
 from rich.console import Console
 
-from app.bootstrap import open_bus, open_event_store, open_operators, open_vault
+from app.bootstrap import (
+    conversation_policy,
+    open_bus,
+    open_channel,
+    open_event_store,
+    open_operators,
+    open_responder,
+    open_vault,
+)
 from app.dev_secrets import resolve_secrets
+from app.runtime import start_workers
 from app.settings import Settings
 from contracts.operators import Role
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
 from ingress.app import create_app
 from ingress.services import IngressServices
+from workers.services import WorkerServices
 
-SUBSCRIPTIONS = {
-    "inbound": "conversation-worker",
-    "commands": "command-worker",
-    "events": "projector",
-}
 console = Console()
 
 
@@ -43,16 +44,26 @@ def _event_store_answers(store: EventStore) -> None:
 
 def serve(settings: Settings, host: str, port: int) -> None:
     secrets = resolve_secrets(settings)
-    store, bus = open_event_store(settings), open_bus(settings)
+    store, bus, vault = open_event_store(settings), open_bus(settings), open_vault(settings)
     operators = open_operators(settings)
-    for topic, subscription in SUBSCRIPTIONS.items():
-        bus.declare(topic, subscription)
+    clock = partial(datetime.now, UTC)
+    workers = WorkerServices(
+        store=store,
+        bus=bus,
+        vault=vault,
+        responder=open_responder(settings),
+        channel=open_channel(settings),
+        clock=clock,
+        policy=conversation_policy(settings),
+        default_line=settings.whatsapp_phone_number_id,
+    )
+    start_workers(workers, concurrency=settings.worker_concurrency)
     services = IngressServices(
         store=store,
         bus=bus,
-        vault=open_vault(settings),
+        vault=vault,
         operators=operators,
-        clock=lambda: datetime.now(UTC),
+        clock=clock,
         whatsapp_verify_token=secrets.whatsapp_verify_token,
         whatsapp_app_secret=secrets.whatsapp_app_secret.encode(),
         ready_checks=(partial(_event_store_answers, store),),
@@ -66,8 +77,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         f"  API and its docs: {base}/docs\n"
         f'  send a test message: switchboard simulate --from +5511999990001 --text "Olá"\n'
         f"  see what it produced: switchboard events stats\n"
-        "  not built yet: the conversation and command workers and the projectors; "
-        "what arrives waits for them on the bus."
+        f"  responder: {workers.responder.name}; channel: {type(workers.channel).__name__}"
     )
     try:
         # no access log: the verification GET carries hub.verify_token in its query string

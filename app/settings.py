@@ -19,6 +19,11 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class ResponderKind(StrEnum):
+    RULES = "rules"
+    OPENAI = "openai"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, populate_by_name=True)
 
@@ -39,9 +44,40 @@ class Settings(BaseSettings):
     pii_encryption_keys: SecretStr | None = Field(None, validation_alias="PII_ENCRYPTION_KEYS")
     """Comma-separated `key_id:base64(32 bytes)`; the first encrypts, all decrypt."""
 
+    responder: ResponderKind = Field(ResponderKind.RULES, validation_alias="RESPONDER")
+    llm_base_url: str = Field("https://api.openai.com/v1", validation_alias="LLM_BASE_URL")
+    llm_api_key: SecretStr | None = Field(None, validation_alias="LLM_API_KEY")
+    llm_model: str = Field("gpt-4o-mini", validation_alias="LLM_MODEL")
+    llm_timeout_s: float = Field(20, gt=0, le=300, validation_alias="LLM_TIMEOUT_S")
+    llm_max_attempts: int = Field(3, ge=1, le=10, validation_alias="LLM_MAX_ATTEMPTS")
+
+    whatsapp_access_token: SecretStr | None = Field(None, validation_alias="WHATSAPP_ACCESS_TOKEN")
+    whatsapp_phone_number_id: str | None = Field(None, validation_alias="WHATSAPP_PHONE_NUMBER_ID")
+    """The business line to write from when a session's first message did not name one."""
+    whatsapp_api_base: str = Field(
+        "https://graph.facebook.com", validation_alias="WHATSAPP_API_BASE"
+    )
+    whatsapp_api_version: str = Field("v23.0", validation_alias="WHATSAPP_API_VERSION")
+
+    lead_confidence_threshold: float = Field(
+        0.8, ge=0, le=1, validation_alias="LEAD_CONFIDENCE_THRESHOLD"
+    )
+    session_ttl_hours: float = Field(24, gt=0, validation_alias="SESSION_TTL_HOURS")
+    reply_debounce_ms: int = Field(1500, ge=0, le=60_000, validation_alias="REPLY_DEBOUNCE_MS")
+    flood_window_s: int = Field(60, ge=1, le=3600, validation_alias="FLOOD_WINDOW_S")
+    flood_light_score: float = Field(8, gt=0, validation_alias="FLOOD_LIGHT_SCORE")
+    flood_medium_score: float = Field(15, gt=0, validation_alias="FLOOD_MEDIUM_SCORE")
+    flood_heavy_score: float = Field(30, gt=0, validation_alias="FLOOD_HEAVY_SCORE")
+    worker_concurrency: int = Field(128, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY")
+    """Messages the conversation worker holds at once (each waits out its burst)."""
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "switchboard.db"
+
+    @property
+    def sandbox_outbox_path(self) -> Path:
+        return self.data_dir / "sandbox-outbox.jsonl"
 
     @property
     def effective_log_format(self) -> LogFormat:

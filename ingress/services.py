@@ -11,9 +11,9 @@ from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
 from contracts.ports.vault import Vault
+from contracts.topics import COMMANDS_TOPIC, INBOUND_TOPIC
 
-INBOUND_TOPIC = "inbound"
-COMMANDS_TOPIC = "commands"
+__all__ = ["COMMANDS_TOPIC", "INBOUND_TOPIC", "IngressServices"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The `Responder` adapters: `rules` (offline, deterministic) and `openai` (any OpenAI-compatible endpoint)."""

@@ -1,0 +1,72 @@
+"""Starting the workers: each consumes its subscription on the bus, in this process.
+
+`switchboard serve` runs them all beside the HTTP ingress; `switchboard worker NAME`
+runs one kind alone, so that on gcp each scales out on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from contracts.envelope import EventEnvelope
+from contracts.ports.bus import Consumer
+from contracts.topics import (
+    COMMANDS_SUBSCRIPTION,
+    CONVERSATION_SUBSCRIPTION,
+    SENDER_SUBSCRIPTION,
+    SUBSCRIPTIONS,
+)
+from workers.commands import CommandWorker
+from workers.conversation import ConversationWorker
+from workers.sender import OutboundSender
+from workers.services import WorkerServices
+
+
+class WorkerKind(StrEnum):
+    CONVERSATION = "conversation"
+    COMMANDS = "commands"
+    SENDER = "sender"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    subscription: str
+    make: Callable[[WorkerServices], Callable[[EventEnvelope], None]]
+    max_in_flight: Callable[[int], int]
+    """From the configured concurrency, for the conversation worker's sake: each of its
+    messages may wait out a burst and a responder call."""
+
+
+_SPECS = {
+    WorkerKind.CONVERSATION: _Spec(
+        CONVERSATION_SUBSCRIPTION, lambda s: ConversationWorker(s).handle, lambda n: n
+    ),
+    WorkerKind.COMMANDS: _Spec(
+        COMMANDS_SUBSCRIPTION, lambda s: CommandWorker(s).handle, lambda _: 4
+    ),
+    WorkerKind.SENDER: _Spec(
+        SENDER_SUBSCRIPTION, lambda s: OutboundSender(s).handle, lambda n: max(4, n // 8)
+    ),
+}
+
+
+def declare_all(services: WorkerServices) -> None:
+    for subscription, topic in SUBSCRIPTIONS.items():
+        services.bus.declare(topic, subscription)
+
+
+def start_workers(
+    services: WorkerServices, kinds: Iterable[WorkerKind] = WorkerKind, concurrency: int = 128
+) -> list[Consumer]:
+    """Declare every topic and subscription, then consume those of `kinds`."""
+    declare_all(services)
+    consumers = []
+    for kind in kinds:
+        spec = _SPECS[kind]
+        handler = spec.make(services)
+        consumers.append(
+            services.bus.subscribe(spec.subscription, handler, spec.max_in_flight(concurrency))
+        )
+    return consumers

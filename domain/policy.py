@@ -1,0 +1,29 @@
+"""The conversation's tunable rules, handed to decisions like the time is."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import Field
+
+from contracts.frozen import Frozen
+from domain.flood import FloodPolicy
+
+WARNING_TEXT = (
+    "Recebemos muitas mensagens em sequência e pausamos este atendimento por segurança. "
+    "Aguarde {minutes} minutos e envie uma nova mensagem para continuar."
+)
+
+
+class ConversationPolicy(Frozen):
+    session_ttl: timedelta = timedelta(hours=24)
+    """A session with no message either way for this long is over; the next message
+    opens a new one."""
+    reply_debounce: timedelta = timedelta(milliseconds=1500)
+    """A burst (each message within this of the previous) gets one reply."""
+    lead_confidence_threshold: Annotated[float, Field(ge=0, le=1)] = 0.8
+    flood: FloodPolicy = FloodPolicy()
+
+    def warning(self, minutes: int) -> str:
+        return WARNING_TEXT.format(minutes=minutes)

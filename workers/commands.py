@@ -1,0 +1,93 @@
+"""The command worker: consumes the `commands` topic and makes each PENDING command
+APPLIED or REJECTED, in the same transaction as its effects.
+
+The command's own stream says whether it was decided already, so a redelivered
+command changes nothing and publishes its outcome again. FORGET_CONTACT erases the
+vault entry before its record is written: an erase is idempotent, and the record
+never claims an erase that did not happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from contracts.commands import CommandStatus, ForgetContact, OperatorCommand
+from contracts.envelope import Actor, EventEnvelope
+from contracts.events import CommandApplied, CommandRejected, CommandRequested
+from contracts.streams import SYSTEM_STREAM, command_stream, lead_stream, session_stream
+from contracts.topics import EVENTS_TOPIC
+from domain.command_log import fold_command
+from domain.commands import CommandContext, decide_command
+from domain.decision import Emit, Rejected
+from domain.lead import fold_lead
+from domain.session import fold_session
+from domain.system import fold_system
+from workers.appending import Cause, Reader, publish
+from workers.services import WorkerServices
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    status: CommandStatus
+    result: str
+    recorded_before: list[EventEnvelope] = field(default_factory=list)
+    """On a redelivery of a decided command: its stream, to publish again."""
+
+
+class CommandWorker:
+    def __init__(self, services: WorkerServices) -> None:
+        self._services = services
+
+    def handle(self, envelope: EventEnvelope) -> None:
+        requested = envelope.event()
+        if not isinstance(requested, CommandRequested):
+            log.warning("command_event_ignored", type=envelope.type, event_id=envelope.event_id)
+            return
+        command = requested.command
+        command_id = envelope.stream_id.removeprefix("command-")
+        if isinstance(command, ForgetContact):
+            self._erase_contact(command)
+        committed = self._services.store.transact(
+            lambda tx: self._decide(Reader(tx), command_id, command, requested.requested_by)
+        )
+        decided = committed.value
+        publish(self._services.bus, committed.appended)
+        self._services.bus.publish(EVENTS_TOPIC, decided.recorded_before)
+        log.info("command_decided", command_id=command_id, type=command.type,
+                 status=decided.status, result=decided.result,
+                 redelivered=bool(decided.recorded_before))  # fmt: skip
+
+    def _decide(
+        self, reader: Reader, command_id: str, command: OperatorCommand, requested_by: str
+    ) -> _Decided:
+        stream = command_stream(command_id)
+        recorded = reader.read(stream)
+        current = fold_command(recorded)
+        if current is not None and current.result is not None:
+            return _Decided(current.status, current.result, recorded)
+        target = getattr(command, "target_session_id", None)
+        session = fold_session(reader.read(session_stream(target))) if target else None
+        lead = fold_lead(reader.read(lead_stream(session.lead_id))) if session else None
+        system = fold_system(reader.read(SYSTEM_STREAM))
+        now = self._services.clock()
+        context = CommandContext(command_id, requested_by, now, session, lead, system)
+        cause = Cause(command_id, command_id, recorded[0].event_id if recorded else None)
+        try:
+            applied = decide_command(command, context)
+        except Rejected as rejection:
+            rejected = CommandRejected(reason=str(rejection))
+            reader.append([Emit(stream, rejected, Actor.SYSTEM, now)], cause)
+            return _Decided(CommandStatus.REJECTED, rejected.reason)
+        outcome = CommandApplied(result=applied.result)
+        reader.append([*applied.emits, Emit(stream, outcome, Actor.SYSTEM, now)], cause)
+        return _Decided(CommandStatus.APPLIED, outcome.result)
+
+    def _erase_contact(self, command: ForgetContact) -> None:
+        store = self._services.store
+        session = fold_session(store.read(session_stream(command.target_session_id)))
+        if session is not None:
+            self._services.vault.forget(session.from_hash)

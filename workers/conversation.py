@@ -1,0 +1,136 @@
+"""The conversation worker: consumes the `inbound` topic.
+
+A customer's message is recorded first (its session, lead, cooldown, warning), in one
+transaction; what was appended is published; then, once the burst is over, the
+reply is drafted and claimed or suppressed (`workers.replies`). A delivery status
+finds its outbound through the `wamessage-<ref>` stream and moves it forward.
+
+Every step is idempotent: a redelivery appends nothing new, publishes again what was
+appended, and carries on from where the first delivery stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from contracts.envelope import EventEnvelope, derived_event_id
+from contracts.events import MessageReceived, WhatsAppMessageLinked, WhatsAppStatusReported
+from contracts.ports.eventstore import EventIdConflict, StreamTransaction
+from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream, wamessage_stream
+from contracts.topics import EVENTS_TOPIC
+from domain.decision import Emit
+from domain.ids import lead_id_for
+from domain.inbound import Inbound, decide_inbound
+from domain.lead import fold_lead
+from domain.session import fold_session
+from domain.status import decide_status
+from domain.system import fold_system
+from workers.appending import Cause, Reader, publish
+from workers.bursts import Bursts
+from workers.replies import Replies
+from workers.services import WorkerServices
+
+log = structlog.get_logger(__name__)
+
+
+class NotLinkedYet(LookupError):
+    """A status for a message whose send is not recorded yet (WhatsApp can report
+    before the sender records the send): it is delivered again later."""
+
+
+@dataclass(frozen=True)
+class _Recording:
+    session_id: str
+    answerable: bool
+    recorded_before: list[EventEnvelope] = field(default_factory=list)
+    """On a redelivery: what the first delivery appended, to publish again."""
+
+
+class ConversationWorker:
+    def __init__(self, services: WorkerServices) -> None:
+        self._services = services
+        self._bursts = Bursts()
+        self._replies = Replies(services, self._bursts)
+
+    def handle(self, envelope: EventEnvelope) -> None:
+        event = envelope.event()
+        if isinstance(event, MessageReceived):
+            self._message(envelope, event)
+        elif isinstance(event, WhatsAppStatusReported):
+            self._status(envelope, event)
+        else:
+            log.warning("inbound_event_ignored", type=envelope.type, event_id=envelope.event_id)
+
+    # --- a customer's message ------------------------------------------------------------
+
+    def _message(self, envelope: EventEnvelope, message: MessageReceived) -> None:
+        services = self._services
+        cause = Cause(envelope.event_id, envelope.correlation_id, envelope.event_id)
+        inbound = Inbound(envelope.event_id, message, envelope.occurred_at)
+        try:
+            committed = services.store.transact(lambda tx: self._record(Reader(tx), inbound, cause))
+        except EventIdConflict:
+            # recorded in an earlier session of the contact, which has ended since
+            log.info("message_recorded_before", correlation_id=cause.correlation_id)
+            return
+        recording = committed.value
+        publish(services.bus, committed.appended)
+        services.bus.publish(EVENTS_TOPIC, recording.recorded_before)
+        self._bursts.arrived(recording.session_id)
+        log.info(
+            "message_recorded",
+            correlation_id=cause.correlation_id,
+            session_id=recording.session_id,
+            redelivered=bool(recording.recorded_before),
+            answerable=recording.answerable,
+        )
+        if recording.answerable:
+            self._replies.answer(recording.session_id, message.wa_message_ref, cause)
+
+    def _record(self, reader: Reader, inbound: Inbound, cause: Cause) -> _Recording:
+        lead = fold_lead(reader.read(lead_stream(lead_id_for(inbound.message.from_hash))))
+        session_events = reader.read(session_stream(lead.session_id)) if lead else []
+        recorded_id = derived_event_id(cause.input_id, MessageReceived.TYPE)
+        if any(event.event_id == recorded_id for event in session_events):
+            assert lead is not None
+            before = [e for e in session_events if e.correlation_id == cause.correlation_id]
+            # carry on: the reply step finds out for itself whether it is still due
+            return _Recording(lead.session_id, answerable=True, recorded_before=before)
+        system = fold_system(reader.read(SYSTEM_STREAM))
+        session = fold_session(session_events)
+        now = self._services.clock()
+        decision = decide_inbound(lead, session, system, inbound, now, self._services.policy)
+        reader.append(decision.emits, cause)
+        return _Recording(decision.session_id, decision.answerable)
+
+    # --- a delivery status -------------------------------------------------------------
+
+    def _status(self, envelope: EventEnvelope, report: WhatsAppStatusReported) -> None:
+        services = self._services
+        links = services.store.read(wamessage_stream(report.wa_message_ref))
+        if not links:
+            raise NotLinkedYet(f"no outbound is recorded for message {report.wa_message_ref}")
+        link = links[0].event()
+        assert isinstance(link, WhatsAppMessageLinked)
+        cause = Cause(envelope.event_id, links[0].correlation_id, envelope.event_id)
+
+        def record(tx: StreamTransaction) -> list[Emit]:
+            reader = Reader(tx)
+            session = fold_session(reader.read(session_stream(link.session_id)))
+            if session is None:
+                return []
+            emits = decide_status(session, link.outbound_id, report, services.clock())
+            reader.append(emits, cause)
+            return emits
+
+        committed = services.store.transact(record)
+        publish(services.bus, committed.appended)
+        log.info(
+            "status_recorded",
+            session_id=link.session_id,
+            outbound_id=link.outbound_id,
+            status=report.status,
+            moved=bool(committed.value),
+        )

@@ -1,0 +1,141 @@
+"""The reply step of the conversation worker: wait out the burst, draft, then claim
+or suppress in the transaction that checks the gate.
+
+Only the handler of a burst's last message drafts, so a burst gets one reply. The
+responder is not called at all while the gate is closed (a takeover, a pause, a
+cooldown); if the gate closes while it drafts, the claim's transaction sees it and
+suppresses the draft (invariant 1).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import structlog
+
+from contracts.envelope import Actor
+from contracts.events import ReplyDraftFailed
+from contracts.ports.eventstore import StreamTransaction
+from contracts.ports.responder import ResponderFailed
+from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream
+from domain.decision import Emit
+from domain.gate import closed_because
+from domain.ids import outbound_id_for
+from domain.lead import fold_lead
+from domain.reply import DraftMade, conversation_for, decide_reply
+from domain.session import Session, fold_session
+from domain.system import fold_system
+from workers.appending import Cause, Reader, publish
+from workers.bursts import Bursts
+from workers.services import WorkerServices
+
+log = structlog.get_logger(__name__)
+
+
+class Replies:
+    def __init__(self, services: WorkerServices, bursts: Bursts) -> None:
+        self._services = services
+        self._bursts = bursts
+
+    def answer(self, session_id: str, ref: str, cause: Cause) -> None:
+        """Answer the burst that `ref` ends, if it does end it. Raises
+        `ResponderFailed` (after recording it) so that the message is delivered again,
+        and dead-lettered after the bus's attempts."""
+        services = self._services
+        bound = log.bind(correlation_id=cause.correlation_id, session_id=session_id)
+        outbound_id = outbound_id_for(cause.input_id)
+        session = self._burst_over(session_id, ref, outbound_id)
+        if session is None:
+            return
+        lead = fold_lead(services.store.read(lead_stream(session.lead_id)))
+        system = fold_system(services.store.read(SYSTEM_STREAM))
+        now = services.clock()
+        closed = closed_because(system, session, session.control_version, now)
+        conversation = conversation_for(session, lead) if lead else None
+        if closed is not None or conversation is None:
+            bound.info("reply_not_drafted", gate=closed)
+            return
+        started = time.monotonic()
+        try:
+            draft = services.responder.draft(conversation)
+        except ResponderFailed as failure:
+            self._record_failure(session, failure, _elapsed_ms(started), cause, now)
+            raise
+        made = DraftMade(
+            outbound_id=outbound_id,
+            control_version=session.control_version,
+            in_reply_to=session.pending_refs(),
+            draft=draft,
+            responder=services.responder.name,
+            latency_ms=_elapsed_ms(started),
+        )
+        reply_cause = Cause(f"{cause.input_id}:reply", cause.correlation_id, cause.causation_id)
+        committed = services.store.transact(
+            lambda tx: self._claim(tx, session_id, made, reply_cause)
+        )
+        publish(services.bus, committed.appended)
+        bound.info("reply_decided", outbound_id=outbound_id, outcome=committed.value,
+                   latency_ms=made.latency_ms)  # fmt: skip
+
+    def _burst_over(self, session_id: str, ref: str, outbound_id: str) -> Session | None:
+        """The session once the burst that `ref` ends is over (no newer message for
+        the debounce); None when `ref` does not end it, or is answered already."""
+        debounce = self._services.policy.reply_debounce.total_seconds()
+        quiet = debounce <= 0
+        while True:
+            session = fold_session(self._services.store.read(session_stream(session_id)))
+            if session is None or not _ends_the_burst(session, ref, outbound_id):
+                return None
+            if quiet:
+                return session
+            quiet = self._bursts.quiet_for(session_id, debounce)
+
+    def _claim(self, tx: StreamTransaction, session_id: str, made: DraftMade, cause: Cause) -> str:
+        reader = Reader(tx)
+        session = fold_session(reader.read(session_stream(session_id)))
+        assert session is not None
+        if made.outbound_id in session.drafted:
+            return "drafted by another delivery of the same message"
+        lead = fold_lead(reader.read(lead_stream(session.lead_id)))
+        assert lead is not None
+        system = fold_system(reader.read(SYSTEM_STREAM))
+        services = self._services
+        emits = decide_reply(system, session, lead, made, services.clock(), services.policy)
+        reader.append(emits, cause)
+        return emits[1].event.TYPE
+
+    def _record_failure(
+        self, session: Session, failure: ResponderFailed, latency_ms: int, cause: Cause,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """Shown to operators. Recorded once per message: a redelivery that fails
+        again appends nothing new."""
+        failed = ReplyDraftFailed(
+            in_reply_to=session.pending_refs(),
+            responder=self._services.responder.name,
+            error=str(failure) or type(failure).__name__,
+            attempts=max(failure.attempts, 1),
+            latency_ms=latency_ms,
+        )
+        emit = Emit(session_stream(session.session_id), failed, Actor.SYSTEM, now)
+        failure_cause = Cause(f"{cause.input_id}:reply", cause.correlation_id, cause.causation_id)
+        committed = self._services.store.transact(
+            lambda tx: Reader(tx).append([emit], failure_cause)
+        )
+        publish(self._services.bus, committed.appended)
+        log.warning("reply_draft_failed", correlation_id=cause.correlation_id,
+                    session_id=session.session_id, attempts=failed.attempts)  # fmt: skip
+
+
+def _ends_the_burst(session: Session, ref: str, outbound_id: str) -> bool:
+    """`ref` is the latest message, still waiting for an answer, and not drafted for."""
+    return (
+        session.last_inbound_ref == ref
+        and ref in session.pending_refs()
+        and outbound_id not in session.drafted
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

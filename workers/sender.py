@@ -1,0 +1,126 @@
+"""The outbound sender: consumes the `events` topic and sends each claimed outbound,
+at most once (invariant 3).
+
+    claimed ─▶ [send started] ─▶ channel ─▶ sent | failed | unknown
+
+`OutboundSendStarted` is durable before the channel is called. A redelivery that
+finds a send started and not settled cannot know whether WhatsApp got it, so it marks
+the outbound UNKNOWN for an operator instead of sending again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+
+from contracts.envelope import EventEnvelope
+from contracts.events import OutboundClaimed
+from contracts.ports.channel import Recipient, Refused, SendOutcome, Sent
+from contracts.ports.eventstore import StreamTransaction
+from contracts.streams import SYSTEM_STREAM, session_stream
+from contracts.vocabulary import MessageStatus
+from domain.inbound import UNKNOWN_LINE
+from domain.sending import SendStep, decide_send, settle_send
+from domain.session import fold_session
+from domain.system import fold_system
+from workers.appending import Cause, Reader, publish
+from workers.services import WorkerServices
+
+log = structlog.get_logger(__name__)
+
+IN_PROGRESS_POLL_S = 0.2
+
+NO_NUMBER = (
+    "the vault holds no phone number for this contact (forgotten, or known only by a "
+    "business-scoped user id)"
+)
+
+
+class OutboundSender:
+    def __init__(self, services: WorkerServices) -> None:
+        self._services = services
+
+    def handle(self, envelope: EventEnvelope) -> None:
+        if envelope.type != OutboundClaimed.TYPE:
+            return
+        claimed = envelope.event()
+        assert isinstance(claimed, OutboundClaimed)
+        services = self._services
+        session_id = envelope.stream_id.removeprefix("session-")
+        outbound_id = claimed.outbound_id
+        cause = Cause(f"{envelope.event_id}:send", envelope.correlation_id, envelope.event_id)
+        bound = log.bind(correlation_id=envelope.correlation_id, session_id=session_id,
+                         outbound_id=outbound_id, kind=claimed.kind)  # fmt: skip
+        step = self._started(session_id, outbound_id, cause)
+        if not step.send:
+            if step.emits:
+                bound.info("outbound_settled_before_send", outcome=step.emits[0].event.TYPE)
+            return
+        phone = services.vault.reveal(claimed.to_hash)
+        if phone is None:
+            refused = Refused(reason=NO_NUMBER)
+            committed = services.store.transact(
+                lambda tx: self._settle(tx, session_id, outbound_id, refused, cause)
+            )
+            publish(services.bus, committed.appended)
+            bound.warning("outbound_without_number")
+            return
+        session = fold_session(services.store.read(session_stream(session_id)))
+        assert session is not None
+        line = session.business_number_id
+        if line == UNKNOWN_LINE and services.default_line:
+            line = services.default_line
+        outcome = services.channel.send_text(line, Recipient(phone=phone), claimed.text)
+        settled = services.store.transact(
+            lambda tx: self._settle(tx, session_id, outbound_id, outcome, cause)
+        )
+        publish(services.bus, settled.appended)
+        bound.info("outbound_settled", outcome=type(outcome).__name__)
+
+    def _started(self, session_id: str, outbound_id: str, cause: Cause) -> SendStep:
+        """Start the send, or settle it; while another delivery is sending it, wait for
+        that one to settle (or for its lease to run out)."""
+        services = self._services
+        while True:
+            started = services.store.transact(
+                lambda tx: self._start(tx, session_id, outbound_id, cause)
+            )
+            publish(services.bus, started.appended)
+            step = started.value
+            if step.in_progress_until is None:
+                return step
+            wait_s = (step.in_progress_until - services.clock()).total_seconds()
+            time.sleep(min(max(wait_s, 0.0), IN_PROGRESS_POLL_S))
+
+    def _start(
+        self, tx: StreamTransaction, session_id: str, outbound_id: str, cause: Cause
+    ) -> SendStep:
+        reader = Reader(tx)
+        session = fold_session(reader.read(session_stream(session_id)))
+        assert session is not None
+        system = fold_system(reader.read(SYSTEM_STREAM))
+        step = decide_send(system, session, outbound_id, self._services.clock())
+        reader.append(step.emits, cause)
+        return step
+
+    def _settle(
+        self,
+        tx: StreamTransaction,
+        session_id: str,
+        outbound_id: str,
+        outcome: SendOutcome,
+        cause: Cause,
+    ) -> None:
+        reader = Reader(tx)
+        session = fold_session(reader.read(session_stream(session_id)))
+        assert session is not None
+        outbound = session.outbounds.get(outbound_id)
+        if outbound is None or (outbound.settled and outbound.status is not MessageStatus.UNKNOWN):
+            return
+        services = self._services
+        ref = (
+            services.vault.message_ref(outcome.wa_message_id) if isinstance(outcome, Sent) else None
+        )
+        emits = settle_send(session, outbound_id, outcome, ref, services.clock())
+        reader.append(emits, cause)
