@@ -24,6 +24,8 @@ class ConversationPolicy(Frozen):
     """A burst (each message within this of the previous) gets one reply."""
     lead_confidence_threshold: Annotated[float, Field(ge=0, le=1)] = 0.8
     flood: FloodPolicy = FloodPolicy()
+    send_lease: timedelta = timedelta(seconds=90)
+    """Longer than any one send may take (the channel's timeouts and retries)."""
 
     def warning(self, minutes: int) -> str:
         return WARNING_TEXT.format(minutes=minutes)

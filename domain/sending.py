@@ -28,11 +28,6 @@ from domain.gate import closed_because
 from domain.session import Session
 from domain.system import System
 
-SEND_LEASE = timedelta(seconds=90)
-"""Longer than any one send may take (the channel's timeouts and retries): a send found
-started and unsettled within it is still in progress elsewhere (a duplicate delivery);
-past it, it was interrupted."""
-
 INTERRUPTED = (
     "the send started but its result was never recorded (the sender stopped mid-send): "
     "check WhatsApp before sending it again"
@@ -49,8 +44,12 @@ class SendStep:
     """Another delivery is sending it: look again after it settles or at this time."""
 
 
-def decide_send(system: System, session: Session, outbound_id: str, now: datetime) -> SendStep:
-    """What to do with a claimed outbound the sender was handed (perhaps again)."""
+def decide_send(
+    system: System, session: Session, outbound_id: str, now: datetime, send_lease: timedelta
+) -> SendStep:
+    """What to do with a claimed outbound the sender was handed (perhaps again). A send
+    found started and unsettled within `send_lease` is in progress in another delivery;
+    past it, it was interrupted."""
     outbound = session.outbounds.get(outbound_id)
     if outbound is None or outbound.settled:
         return SendStep([], send=False)
@@ -60,7 +59,7 @@ def decide_send(system: System, session: Session, outbound_id: str, now: datetim
         return SendStep([Emit(stream, event, actor, now)], send=False)
 
     if outbound.started_at is not None:
-        lease_ends = outbound.started_at + SEND_LEASE
+        lease_ends = outbound.started_at + send_lease
         if now < lease_ends:
             return SendStep([], send=False, in_progress_until=lease_ends)
         return settle(OutboundOutcomeUnknown(outbound_id=outbound_id, reason=INTERRUPTED))

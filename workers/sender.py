@@ -100,7 +100,10 @@ class OutboundSender:
         session = fold_session(reader.read(session_stream(session_id)))
         assert session is not None
         system = fold_system(reader.read(SYSTEM_STREAM))
-        step = decide_send(system, session, outbound_id, self._services.clock())
+        services = self._services
+        step = decide_send(
+            system, session, outbound_id, services.clock(), services.policy.send_lease
+        )
         reader.append(step.emits, cause)
         return step
 
