@@ -67,6 +67,36 @@ def events_show(
     console.print(table)
 
 
+@events_app.command("streams")
+def events_streams(
+    kind: Annotated[
+        str | None, typer.Argument(help="session, lead, command, contact, system, wamessage")
+    ] = None,
+) -> None:
+    """List streams (of one kind) with their event counts and last event, walking the
+    whole store: how to find a session's id before the read API."""
+    store = open_event_store(Settings())
+    last: dict[str, tuple[int, str]] = {}
+    cursor: str | None = None
+    try:
+        while True:
+            page = store.read_all(cursor)
+            for event in page.events:
+                if kind is None or stream_kind(event.stream_id) == kind:
+                    last[event.stream_id] = (event.version, event.type)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+    finally:
+        store.close()
+    table = Table(title=f"{len(last)} streams")
+    for column in ("stream", "events", "last event"):
+        table.add_column(column, overflow="fold")
+    for stream_id, (version, event_type) in sorted(last.items()):
+        table.add_row(stream_id, str(version), event_type)
+    console.print(table)
+
+
 @events_app.command("stats")
 def events_stats() -> None:
     """Count events by type and by stream kind, walking the whole store."""

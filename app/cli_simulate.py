@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 from rich.console import Console
 
+from adapters.whatsapp.sandbox import read_outbox
 from app.dev_secrets import resolve_secrets
 from app.settings import Settings
 from ingress.samples import SampleKind, encode, sample
@@ -40,11 +43,19 @@ def simulate(
             help="the app secret; by default the sandbox's (SWITCHBOARD_DATA_DIR)",
         ),
     ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(help="seconds to wait for the bot's reply in the sandbox outbox (0: don't)"),
+    ] = 5.0,
 ) -> None:
-    """POST a correctly signed WhatsApp webhook, as Meta would, and print the answer."""
+    """POST a correctly signed WhatsApp webhook, as Meta would, print the answer, and
+    the bot's reply when the server sends through the sandbox channel."""
     if no_phone and not user_id:
         raise typer.BadParameter("--no-phone needs --user-id: a sender must be named")
-    app_secret = secret or resolve_secrets(Settings()).whatsapp_app_secret
+    settings = Settings()
+    app_secret = secret or resolve_secrets(settings).whatsapp_app_secret
+    outbox = settings.sandbox_outbox_path
+    already_sent = len(read_outbox(outbox))
     body = encode(sample(kind, phone=None if no_phone else phone, text=text, user_id=user_id))
     headers = {
         "Content-Type": "application/json",
@@ -59,3 +70,21 @@ def simulate(
     console.print(f"[{colour}]{response.status_code}[/] {response.text}")
     if response.status_code != 200:
         raise typer.Exit(1)
+    if wait > 0 and kind is not SampleKind.STATUS:
+        _print_replies(outbox, already_sent, wait)
+
+
+def _print_replies(outbox: Path, already_sent: int, wait: float) -> None:
+    """What the sandbox channel sent after this message, once the bot has answered."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        new = read_outbox(outbox)[already_sent:]
+        if new:
+            for message in new:
+                console.print(f"[cyan]→ sent:[/] {message.text}")
+            return
+        time.sleep(0.1)
+    console.print(
+        f"[yellow]no reply in {wait:g} s[/]: the bot may be waiting out a burst, or the "
+        "conversation is taken over, paused or in cooldown (see `switchboard events`)"
+    )
