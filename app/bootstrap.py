@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from app.dev_secrets import MissingSecret, resolve_secrets
 from app.settings import Backend, ResponderKind, Settings
@@ -14,6 +15,7 @@ from contracts.ports.responder import Responder
 from contracts.ports.vault import Vault
 from domain.flood import FloodPolicy
 from domain.policy import ConversationPolicy
+from workers.services import WorkerServices
 
 
 def open_event_store(settings: Settings) -> EventStore:
@@ -126,6 +128,21 @@ def open_channel(settings: Settings) -> Channel:
         access_token=token.get_secret_value(),
         api_base=settings.whatsapp_api_base,
         api_version=settings.whatsapp_api_version,
+    )
+
+
+def worker_services(
+    settings: Settings, store: EventStore, bus: Bus, vault: Vault
+) -> WorkerServices:
+    return WorkerServices(
+        store=store,
+        bus=bus,
+        vault=vault,
+        responder=open_responder(settings),
+        channel=open_channel(settings),
+        clock=partial(datetime.now, UTC),
+        policy=conversation_policy(settings),
+        default_line=settings.whatsapp_phone_number_id,
     )
 
 

@@ -144,6 +144,17 @@ def serve(
 
 
 @app.command()
+def ingress(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the HTTP ingress alone: the webhook and the operator API, no workers."""
+    from app.serve import serve as run
+
+    run(Settings(), host, port, with_workers=False)
+
+
+@app.command()
 def worker(
     kinds: Annotated[
         list[str] | None,

@@ -10,23 +10,20 @@ import uvicorn
 from rich.console import Console
 
 from app.bootstrap import (
-    conversation_policy,
     open_bus,
-    open_channel,
     open_event_store,
     open_operators,
-    open_responder,
     open_vault,
+    worker_services,
 )
 from app.dev_secrets import resolve_secrets
-from app.runtime import start_workers
+from app.runtime import declare_all, start_workers
 from app.settings import Settings
 from contracts.operators import Role
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
 from ingress.app import create_app
 from ingress.services import IngressServices
-from workers.services import WorkerServices
 
 console = Console()
 
@@ -42,22 +39,18 @@ def _event_store_answers(store: EventStore) -> None:
     store.version("system")
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -> None:
+    """The HTTP ingress, and (`switchboard serve`) every worker beside it; without them
+    (`switchboard ingress`) what is accepted waits on the bus for workers elsewhere."""
     secrets = resolve_secrets(settings)
     store, bus, vault = open_event_store(settings), open_bus(settings), open_vault(settings)
     operators = open_operators(settings)
     clock = partial(datetime.now, UTC)
-    workers = WorkerServices(
-        store=store,
-        bus=bus,
-        vault=vault,
-        responder=open_responder(settings),
-        channel=open_channel(settings),
-        clock=clock,
-        policy=conversation_policy(settings),
-        default_line=settings.whatsapp_phone_number_id,
-    )
-    start_workers(workers, concurrency=settings.worker_concurrency)
+    workers = worker_services(settings, store, bus, vault)
+    if with_workers:
+        start_workers(workers, concurrency=settings.worker_concurrency)
+    else:
+        declare_all(workers)
     services = IngressServices(
         store=store,
         bus=bus,
@@ -77,7 +70,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
         f"  API and its docs: {base}/docs\n"
         f'  send a test message: switchboard simulate --from +5511999990001 --text "Olá"\n'
         f"  see what it produced: switchboard events stats\n"
-        f"  responder: {workers.responder.name}; channel: {type(workers.channel).__name__}"
+        + (
+            f"  responder: {workers.responder.name}; channel: {type(workers.channel).__name__}"
+            if with_workers
+            else "  ingress only: run `switchboard worker` for the workers"
+        )
     )
     try:
         # no access log: the verification GET carries hub.verify_token in its query string

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import UTC, datetime
-from functools import partial
 
 import structlog
 import typer
 
-from app.bootstrap import (
-    conversation_policy,
-    open_bus,
-    open_channel,
-    open_event_store,
-    open_responder,
-    open_vault,
-)
+from app.bootstrap import open_bus, open_event_store, open_vault, worker_services
 from app.runtime import WorkerKind, start_workers
 from app.settings import Settings
-from workers.services import WorkerServices
 
 log = structlog.get_logger(__name__)
 
@@ -32,16 +22,7 @@ def run_workers(settings: Settings, names: list[str]) -> None:
         choices = ", ".join(kind.value for kind in WorkerKind)
         raise typer.BadParameter(f"unknown worker in {names}; choose from {choices}") from None
     store, bus = open_event_store(settings), open_bus(settings)
-    services = WorkerServices(
-        store=store,
-        bus=bus,
-        vault=open_vault(settings),
-        responder=open_responder(settings),
-        channel=open_channel(settings),
-        clock=partial(datetime.now, UTC),
-        policy=conversation_policy(settings),
-        default_line=settings.whatsapp_phone_number_id,
-    )
+    services = worker_services(settings, store, bus, open_vault(settings))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

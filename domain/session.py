@@ -167,7 +167,8 @@ def _received(session: Session, event: MessageReceived, envelope: EventEnvelope)
         "last_inbound_ref": event.wa_message_ref,
         "inbound_count": session.inbound_count + 1,
     }
-    if event.type in UNANSWERED_TYPES:  # nothing to answer: straight into the history
+    set_aside = session.cooldown is not None or session.ended  # logged, never answered
+    if event.type in UNANSWERED_TYPES or set_aside:  # straight into the history
         changes["history"] = _with_turns(session.history, _shown(pending))
     else:
         changes["pending"] = (*session.pending, pending)
