@@ -152,14 +152,17 @@ def _close(command: Close, context: CommandContext) -> Applied:
     if session.closed:
         raise Rejected("the session is closed already")
     _check_version(command.expected_control_version, session.control_version)
-    minutes = command.reopen_cooldown_minutes
+    # an expired session has a successor already: blocking a reopen means nothing
+    minutes = None if session.expired else command.reopen_cooldown_minutes
     blocked_until = context.now + timedelta(minutes=minutes) if minutes else None
     closed = SessionClosed(
         outcome=command.outcome, reason=command.reason, note=command.note,
         closed_by=context.requested_by, reopen_blocked_until=blocked_until,
     )  # fmt: skip
     emits = [_emit(context, session_stream(session.session_id), closed)]
-    emits += _lead_status(context, LeadStatus.CLOSED, f"closed: {command.outcome.value}")
+    lead = context.lead
+    if lead is not None and lead.session_id == session.session_id:  # not a session gone by
+        emits += _lead_status(context, LeadStatus.CLOSED, f"closed: {command.outcome.value}")
     result = f"closed with outcome {command.outcome.value}"
     if blocked_until:
         result += f"; no new session before {blocked_until.isoformat(timespec='minutes')}"

@@ -21,6 +21,9 @@ REPEAT_WEIGHT = 0.5
 """What a text identical to one earlier in the window adds beyond its own 1."""
 
 
+LEVEL_RANK = {FloodLevel.LIGHT: 1, FloodLevel.MEDIUM: 2, FloodLevel.HEAVY: 3}
+
+
 class FloodPolicy(Frozen):
     window_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     light_score: Annotated[float, Field(gt=0)] = 8
@@ -67,8 +70,11 @@ class InboundMark(Frozen):
 
 
 def mark(at: datetime, text: str | None) -> InboundMark:
+    """A message without text (a photo, an audio, a reaction) has no digest: it is
+    never a repeat of another."""
     normalised = " ".join((text or "").casefold().split())
-    return InboundMark(at=at, digest=hashlib.sha256(normalised.encode()).hexdigest()[:16])
+    digest = hashlib.sha256(normalised.encode()).hexdigest()[:16] if normalised else ""
+    return InboundMark(at=at, digest=digest)
 
 
 class FloodScore(Frozen):
@@ -83,6 +89,6 @@ def flood_score(marks: Iterable[InboundMark], latest: datetime, window_seconds: 
     seen: set[str] = set()
     score = 0.0
     for each in in_window:
-        score += 1 + (REPEAT_WEIGHT if each.digest in seen else 0)
+        score += 1 + (REPEAT_WEIGHT if each.digest and each.digest in seen else 0)
         seen.add(each.digest)
     return FloodScore(score=score, messages=len(in_window))

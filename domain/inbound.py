@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from contracts.envelope import Actor
 from contracts.events import (
     CooldownEnded,
+    CooldownEscalated,
     CooldownStarted,
     FloodDetected,
     LeadOpened,
@@ -26,7 +27,7 @@ from contracts.events import (
 from contracts.streams import lead_stream, session_stream
 from contracts.vocabulary import LeadStatus, SessionMode
 from domain.decision import Emit
-from domain.flood import flood_score, mark
+from domain.flood import LEVEL_RANK, flood_score, mark
 from domain.gate import closed_because
 from domain.ids import cooldown_id_for, lead_id_for, outbound_id_for, session_id_for
 from domain.lead import Lead
@@ -88,7 +89,8 @@ def decide_inbound(
     if target.closed:
         return Recorded(emits, target.session_id, answerable=False)  # reopening is blocked
     if target.in_cooldown(now):
-        return Recorded(emits, target.session_id, answerable=False)
+        escalated = _escalation(target, inbound, now, policy)
+        return Recorded(emits + escalated, target.session_id, answerable=False)
     flood = _flood(system, target, inbound, now, policy)
     if flood:
         return Recorded(emits + flood, target.session_id, answerable=False)
@@ -146,6 +148,35 @@ def _new_session(
         cooldown_starts=carried,
     )  # fmt: skip
     return session, emits
+
+
+def _escalation(
+    session: Session, inbound: Inbound, now: datetime, policy: ConversationPolicy
+) -> list[Emit]:
+    """A flood that goes on through its cooldown and crosses a higher level lengthens
+    the cooldown to that level's, from the cooldown's start; it sends no second
+    warning."""
+    cooldown = session.cooldown
+    assert cooldown is not None
+    marks = (*session.marks, mark(inbound.sent_at, inbound.message.body_sanitized))
+    window = policy.flood.window_seconds
+    score = flood_score(marks, inbound.sent_at, window)
+    level = policy.flood.level(score.score)
+    if level is None or LEVEL_RANK[level] <= LEVEL_RANK[cooldown.level]:
+        return []
+    minutes = policy.flood.cooldown_minutes(level, cooldown.repeat)
+    stream = session_stream(session.session_id)
+    detected = FloodDetected(
+        level=level, score=score.score, messages_in_window=score.messages, window_seconds=window
+    )
+    escalated = CooldownEscalated(
+        cooldown_id=cooldown.cooldown_id, level=level, duration_minutes=minutes,
+        until=cooldown.started_at + timedelta(minutes=minutes),
+    )  # fmt: skip
+    return [
+        Emit(stream, detected, Actor.SYSTEM, now),
+        Emit(stream, escalated, Actor.SYSTEM, now),
+    ]
 
 
 def _flood(

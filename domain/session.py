@@ -16,6 +16,7 @@ from contracts.envelope import Actor, Event, EventEnvelope
 from contracts.events import (
     ControlChanged,
     CooldownEnded,
+    CooldownEscalated,
     CooldownStarted,
     MessageReceived,
     MessageStatusUpdated,
@@ -79,6 +80,8 @@ class Cooldown(Frozen):
     cooldown_id: str
     level: FloodLevel
     until: datetime
+    started_at: datetime
+    repeat: int
 
 
 class Session(Frozen):
@@ -276,7 +279,10 @@ def _status(session: Session, event: MessageStatusUpdated, _: EventEnvelope) -> 
 
 
 def _cooldown_started(session: Session, event: CooldownStarted, envelope: EventEnvelope) -> Session:
-    cooldown = Cooldown(cooldown_id=event.cooldown_id, level=event.level, until=event.until)
+    cooldown = Cooldown(
+        cooldown_id=event.cooldown_id, level=event.level, until=event.until,
+        started_at=envelope.occurred_at, repeat=event.repeat,
+    )  # fmt: skip
     return session.model_copy(
         update={
             "cooldown": cooldown,
@@ -284,6 +290,13 @@ def _cooldown_started(session: Session, event: CooldownStarted, envelope: EventE
             **_settled(session),
         }
     )
+
+
+def _cooldown_escalated(session: Session, event: CooldownEscalated, _: EventEnvelope) -> Session:
+    if session.cooldown is None or session.cooldown.cooldown_id != event.cooldown_id:
+        return session
+    escalated = session.cooldown.model_copy(update={"level": event.level, "until": event.until})
+    return session.model_copy(update={"cooldown": escalated})
 
 
 def _cooldown_ended(session: Session, event: CooldownEnded, _: EventEnvelope) -> Session:
@@ -324,6 +337,7 @@ _EVOLVERS: dict[type[Event], Evolver] = {
     OutboundOutcomeUnknown: _unknown,
     MessageStatusUpdated: _status,
     CooldownStarted: _cooldown_started,
+    CooldownEscalated: _cooldown_escalated,
     CooldownEnded: _cooldown_ended,
     SessionClosed: _closed,
     SessionExpired: _expired,

@@ -5,7 +5,12 @@ events."""
 from contracts.events.command import CommandApplied, CommandRejected, CommandRequested
 from contracts.events.contact import ContactForgotten, ContactRegistered, IdentityKind
 from contracts.events.control import ControlChanged, GlobalModeChanged
-from contracts.events.flood import CooldownEnded, CooldownStarted, FloodDetected
+from contracts.events.flood import (
+    CooldownEnded,
+    CooldownEscalated,
+    CooldownStarted,
+    FloodDetected,
+)
 from contracts.events.inbound import (
     MessageReceived,
     MessageStatusUpdated,
@@ -45,6 +50,7 @@ __all__ = [
     "ContactRegistered",
     "ControlChanged",
     "CooldownEnded",
+    "CooldownEscalated",
     "CooldownStarted",
     "FieldRejectionReason",
     "FloodDetected",

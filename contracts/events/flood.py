@@ -40,3 +40,16 @@ class CooldownEnded(Event):
     TYPE = "CooldownEnded"
 
     cooldown_id: EntityId
+
+
+class CooldownEscalated(Event):
+    """The flood went on during the cooldown and crossed a higher level: the same
+    cooldown (no second warning) now lasts as the higher level's would have, from its
+    start."""
+
+    TYPE = "CooldownEscalated"
+
+    cooldown_id: EntityId
+    level: FloodLevel
+    duration_minutes: Annotated[int, Field(ge=1, le=360)]
+    until: AwareDatetime

@@ -17,6 +17,7 @@ from contracts.events import (
     ContactRegistered,
     ControlChanged,
     CooldownEnded,
+    CooldownEscalated,
     CooldownStarted,
     FieldRejectionReason,
     FloodDetected,
@@ -141,6 +142,12 @@ EXAMPLES: list[Event] = [
         duration_minutes=30,
         repeat=1,
         until=NOW + timedelta(minutes=30),
+    ),
+    CooldownEscalated(
+        cooldown_id="cool-1",
+        level=FloodLevel.HEAVY,
+        duration_minutes=120,
+        until=NOW + timedelta(minutes=120),
     ),
     CooldownEnded(cooldown_id="cool-1"),
     SessionClosed(
