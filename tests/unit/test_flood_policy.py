@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from contracts.commands import Close
 from contracts.envelope import Event
-from contracts.events import CooldownStarted, FloodDetected, OutboundClaimed
+from contracts.events import (
+    CooldownEscalated,
+    CooldownStarted,
+    FloodDetected,
+    OutboundClaimed,
+    OutboundSuppressed,
+)
 from contracts.vocabulary import FloodLevel, MessageType, SessionOutcome
 from domain.flood import REPEAT_WEIGHT, FloodPolicy, InboundMark, flood_score, mark
 from tests.unit.domain_world import T0, World, contact
@@ -284,3 +290,25 @@ def test_six_photos_without_a_caption_weigh_what_six_different_lines_weigh() -> 
         events = world.receive(who, None, type=MessageType.IMAGE).events
         world.advance(timedelta(seconds=5))
     assert "FloodDetected" not in [e.type for e in events]
+
+
+def test_a_flood_that_goes_on_escalates_its_cooldown_without_a_second_warning() -> None:
+    world, who = World(), contact("ana")
+    started_at = world.now + timedelta(seconds=7 * 2)  # the eighth message's time
+
+    events = burst(world, who, [f"linha {i}" for i in range(30)])
+
+    levels = [e.level for e in events if isinstance(e, FloodDetected)]
+    escalations = [e for e in events if isinstance(e, CooldownEscalated)]
+    warnings = [e for e in events if isinstance(e, OutboundClaimed | OutboundSuppressed)]
+    assert levels == [FloodLevel.LIGHT, FloodLevel.MEDIUM, FloodLevel.HEAVY]
+    assert [e.duration_minutes for e in escalations] == [15, 60]
+    assert escalations[-1].until == started_at + timedelta(minutes=60)
+    assert len(warnings) == 1
+    session = world.current_session(who)
+    assert session is not None
+    assert session.cooldown is not None
+    assert (session.cooldown.level, session.cooldown.until) == (
+        FloodLevel.HEAVY, started_at + timedelta(minutes=60),
+    )  # fmt: skip
+    assert len(session.cooldown_starts) == 1  # an escalation is not a repeat
