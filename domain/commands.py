@@ -38,7 +38,7 @@ from contracts.streams import SYSTEM_STREAM, contact_stream, lead_stream, sessio
 from contracts.vocabulary import GlobalMode, HandoffReason, LeadStatus, SessionMode
 from domain.decision import Emit, Rejected
 from domain.ids import outbound_id_for
-from domain.lead import Lead
+from domain.lead import Lead, forgotten_for
 from domain.sending import WINDOW_CLOSED
 from domain.session import Session
 from domain.system import System
@@ -221,6 +221,8 @@ def _send_message(command: SendMessage, context: CommandContext) -> Applied:
     _check_version(command.expected_control_version, session.control_version)
     if not session.window_open(context.now):
         raise Rejected(WINDOW_CLOSED)
+    if context.lead is not None and forgotten_for(context.lead, session.last_inbound_at):
+        raise Rejected("the contact's number was erased (FORGET_CONTACT); they must write again")
     outbound_id = outbound_id_for(context.command_id)
     claimed = OutboundClaimed(
         outbound_id=outbound_id, kind=OutboundKind.OPERATOR, text=command.text,

@@ -91,6 +91,9 @@ def decide_inbound(
     if target.in_cooldown(now):
         escalated = _escalation(target, inbound, now, policy)
         return Recorded(emits + escalated, target.session_id, answerable=False)
+    if target.cooled_until is not None and inbound.sent_at < target.cooled_until:
+        # written during the last cooldown, delivered after it (a retry): part of that flood
+        return Recorded(emits, target.session_id, answerable=False)
     flood = _flood(system, target, inbound, now, policy)
     if flood:
         return Recorded(emits + flood, target.session_id, answerable=False)

@@ -92,6 +92,14 @@ def evolve_lead(lead: Lead | None, envelope: EventEnvelope) -> Lead | None:
     return lead.model_copy(update={"version": envelope.version})
 
 
+def forgotten_for(lead: Lead, last_inbound_at: datetime | None) -> bool:
+    """The contact's number was erased (FORGET_CONTACT) and they have not written since:
+    there is no one to send to. A message after the erase puts the number back."""
+    if lead.forgotten_at is None:
+        return False
+    return last_inbound_at is None or last_inbound_at <= lead.forgotten_at
+
+
 def fold_lead(events: Iterable[EventEnvelope]) -> Lead | None:
     lead: Lead | None = None
     for envelope in events:

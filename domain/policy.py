@@ -12,8 +12,16 @@ from domain.flood import FloodPolicy
 
 WARNING_TEXT = (
     "Recebemos muitas mensagens em sequência e pausamos este atendimento por segurança. "
-    "Aguarde {minutes} minutos e envie uma nova mensagem para continuar."
+    "Aguarde {wait} e envie uma nova mensagem para continuar."
 )
+
+
+def _duration(minutes: int) -> str:
+    """Portuguese, as a person would say it: "1 minuto", "15 minutos", "2 horas"."""
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hora" if hours == 1 else f"{hours} horas"
+    return f"{minutes} minuto" if minutes == 1 else f"{minutes} minutos"
 
 
 class ConversationPolicy(Frozen):
@@ -28,4 +36,4 @@ class ConversationPolicy(Frozen):
     """Longer than any one send may take (the channel's timeouts and retries)."""
 
     def warning(self, minutes: int) -> str:
-        return WARNING_TEXT.format(minutes=minutes)
+        return WARNING_TEXT.format(wait=_duration(minutes))

@@ -27,7 +27,7 @@ from contracts.streams import lead_stream, session_stream
 from contracts.vocabulary import HandoffReason, LeadField, LeadStatus, Priority
 from domain.decision import Emit
 from domain.gate import closed_because
-from domain.lead import Lead, judge_field
+from domain.lead import Lead, forgotten_for, judge_field
 from domain.policy import ConversationPolicy
 from domain.session import Session
 from domain.system import System
@@ -77,6 +77,8 @@ def decide_reply(
     )  # fmt: skip
     emits = [Emit(stream, drafted, Actor.LLM, now)]
     reason, detail = _suppression(system, session, made, now)
+    if reason is None and forgotten_for(lead, session.last_inbound_at):
+        reason, detail = SuppressionReason.CONTACT_FORGOTTEN, "the number was erased"
     if reason is None:
         claimed = OutboundClaimed(
             outbound_id=made.outbound_id, kind=OutboundKind.REPLY, text=draft.text,

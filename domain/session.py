@@ -100,6 +100,9 @@ class Session(Frozen):
     expired: bool = False
     cooldown: Cooldown | None = None
     cooldown_starts: tuple[datetime, ...] = ()
+    cooled_until: datetime | None = None
+    """When the latest cooldown ended or ends: a message written before then (by
+    WhatsApp's clock) belongs to that flood, even if it is delivered after."""
     marks: tuple[InboundMark, ...] = ()
     last_inbound_at: datetime | None = None
     """WhatsApp's timestamp of the customer's latest message: the 24-hour window."""
@@ -170,7 +173,10 @@ def _received(session: Session, event: MessageReceived, envelope: EventEnvelope)
         "last_inbound_ref": event.wa_message_ref,
         "inbound_count": session.inbound_count + 1,
     }
-    set_aside = session.cooldown is not None or session.ended  # logged, never answered
+    during_a_flood = session.cooldown is not None or (
+        session.cooled_until is not None and at < session.cooled_until
+    )
+    set_aside = during_a_flood or session.ended  # logged, never answered
     if event.type in UNANSWERED_TYPES or set_aside:  # straight into the history
         changes["history"] = _with_turns(session.history, _shown(pending))
     else:
@@ -286,6 +292,7 @@ def _cooldown_started(session: Session, event: CooldownStarted, envelope: EventE
     return session.model_copy(
         update={
             "cooldown": cooldown,
+            "cooled_until": event.until,
             "cooldown_starts": (*session.cooldown_starts, envelope.occurred_at),
             **_settled(session),
         }
@@ -296,7 +303,7 @@ def _cooldown_escalated(session: Session, event: CooldownEscalated, _: EventEnve
     if session.cooldown is None or session.cooldown.cooldown_id != event.cooldown_id:
         return session
     escalated = session.cooldown.model_copy(update={"level": event.level, "until": event.until})
-    return session.model_copy(update={"cooldown": escalated})
+    return session.model_copy(update={"cooldown": escalated, "cooled_until": event.until})
 
 
 def _cooldown_ended(session: Session, event: CooldownEnded, _: EventEnvelope) -> Session:

@@ -31,8 +31,10 @@ def moves_forward(current: MessageStatus, reported: MessageStatus) -> bool:
 
 
 def decide_status(
-    session: Session, outbound_id: str, report: WhatsAppStatusReported, now: datetime
+    session: Session, outbound_id: str, report: WhatsAppStatusReported, reported_at: datetime
 ) -> list[Emit]:
+    """`reported_at` is WhatsApp's time of the status (when it was delivered or read),
+    which the update carries, not the time it was processed."""
     outbound = session.outbounds.get(outbound_id)
     if outbound is None or not moves_forward(outbound.status, report.status):
         return []
@@ -43,4 +45,4 @@ def decide_status(
         error_code=report.error_code,
         error_title=report.error_title,
     )
-    return [Emit(session_stream(session.session_id), updated, Actor.SYSTEM, now)]
+    return [Emit(session_stream(session.session_id), updated, Actor.SYSTEM, reported_at)]

@@ -49,7 +49,7 @@ class CommandWorker:
             return
         command = requested.command
         command_id = envelope.stream_id.removeprefix("command-")
-        if isinstance(command, ForgetContact):
+        if isinstance(command, ForgetContact) and not self._decided(command_id):
             self._erase_contact(command)
         committed = self._services.store.transact(
             lambda tx: self._decide(Reader(tx), command_id, command, requested.requested_by)
@@ -85,6 +85,11 @@ class CommandWorker:
         outcome = CommandApplied(result=applied.result)
         reader.append([*applied.emits, Emit(stream, outcome, Actor.SYSTEM, now)], cause)
         return _Decided(CommandStatus.APPLIED, outcome.result)
+
+    def _decided(self, command_id: str) -> bool:
+        """A redelivered FORGET_CONTACT must not erase a number remembered since."""
+        current = fold_command(self._services.store.read(command_stream(command_id)))
+        return current is not None and current.result is not None
 
     def _erase_contact(self, command: ForgetContact) -> None:
         store = self._services.store
