@@ -67,12 +67,21 @@ class CommandWorker:
         stream = command_stream(command_id)
         recorded = reader.read(stream)
         current = fold_command(recorded)
-        if current is not None and current.result is not None:
-            return _Decided(current.status, current.result, recorded)
         target = getattr(command, "target_session_id", None)
-        session = fold_session(reader.read(session_stream(target))) if target else None
-        lead = fold_lead(reader.read(lead_stream(session.lead_id))) if session else None
-        system = fold_system(reader.read(SYSTEM_STREAM))
+        session_events = reader.read(session_stream(target)) if target else []
+        session = fold_session(session_events)
+        lead_events = reader.read(lead_stream(session.lead_id)) if session else []
+        lead = fold_lead(lead_events)
+        system_events = reader.read(SYSTEM_STREAM)
+        if current is not None and current.result is not None:
+            # its effects too: a delivery that died after the commit published nothing
+            effects = [
+                e
+                for e in (*session_events, *lead_events, *system_events)
+                if e.correlation_id == command_id
+            ]
+            return _Decided(current.status, current.result, [*recorded, *effects])
+        system = fold_system(system_events)
         now = self._services.clock()
         context = CommandContext(command_id, requested_by, now, session, lead, system)
         cause = Cause(command_id, command_id, recorded[0].event_id if recorded else None)

@@ -11,6 +11,7 @@ appended, and carries on from where the first delivery stopped.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import structlog
@@ -34,6 +35,8 @@ from workers.services import WorkerServices
 
 log = structlog.get_logger(__name__)
 
+STRIPES = 64
+
 
 class NotLinkedYet(LookupError):
     """A status for a message whose send is not recorded yet (WhatsApp can report
@@ -53,6 +56,7 @@ class ConversationWorker:
         self._services = services
         self._bursts = Bursts()
         self._replies = Replies(services, self._bursts)
+        self._locks = [threading.Lock() for _ in range(STRIPES)]
 
     def handle(self, envelope: EventEnvelope) -> None:
         event = envelope.event()
@@ -69,8 +73,12 @@ class ConversationWorker:
         services = self._services
         cause = Cause(envelope.event_id, envelope.correlation_id, envelope.event_id)
         inbound = Inbound(envelope.event_id, message, envelope.occurred_at)
+        lock = self._locks[hash(message.from_hash) % len(self._locks)]
         try:
-            committed = services.store.transact(lambda tx: self._record(Reader(tx), inbound, cause))
+            with lock:  # one contact's messages at a time here: they would only contend
+                committed = services.store.transact(
+                    lambda tx: self._record(Reader(tx), inbound, cause)
+                )
         except EventIdConflict:
             # recorded in an earlier session of the contact, which has ended since
             log.info("message_recorded_before", correlation_id=cause.correlation_id)
@@ -90,12 +98,18 @@ class ConversationWorker:
             self._replies.answer(recording.session_id, message.wa_message_ref, cause)
 
     def _record(self, reader: Reader, inbound: Inbound, cause: Cause) -> _Recording:
-        lead = fold_lead(reader.read(lead_stream(lead_id_for(inbound.message.from_hash))))
+        lead_events = reader.read(lead_stream(lead_id_for(inbound.message.from_hash)))
+        lead = fold_lead(lead_events)
         session_events = reader.read(session_stream(lead.session_id)) if lead else []
         recorded_id = derived_event_id(cause.input_id, MessageReceived.TYPE)
         if any(event.event_id == recorded_id for event in session_events):
             assert lead is not None
-            before = [e for e in session_events if e.correlation_id == cause.correlation_id]
+            # the message's and its reply's events, in both streams they touch
+            before = [
+                e
+                for e in (*session_events, *lead_events)
+                if e.correlation_id == cause.correlation_id
+            ]
             # carry on: the reply step finds out for itself whether it is still due
             return _Recording(lead.session_id, answerable=True, recorded_before=before)
         system = fold_system(reader.read(SYSTEM_STREAM))
@@ -121,7 +135,7 @@ class ConversationWorker:
             session = fold_session(reader.read(session_stream(link.session_id)))
             if session is None:
                 return []
-            emits = decide_status(session, link.outbound_id, report, services.clock())
+            emits = decide_status(session, link.outbound_id, report, envelope.occurred_at)
             reader.append(emits, cause)
             return emits
 

@@ -15,14 +15,14 @@ from datetime import datetime
 import structlog
 
 from contracts.envelope import Actor
-from contracts.events import ReplyDraftFailed
+from contracts.events import ReplyDraftFailed, SuppressionReason
 from contracts.ports.eventstore import StreamTransaction
 from contracts.ports.responder import ResponderFailed
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream
 from domain.decision import Emit
 from domain.gate import closed_because
 from domain.ids import outbound_id_for
-from domain.lead import fold_lead
+from domain.lead import fold_lead, forgotten_for
 from domain.reply import DraftMade, conversation_for, decide_reply
 from domain.session import Session, fold_session
 from domain.system import fold_system
@@ -52,6 +52,8 @@ class Replies:
         system = fold_system(services.store.read(SYSTEM_STREAM))
         now = services.clock()
         closed = closed_because(system, session, session.control_version, now)
+        if closed is None and lead is not None and forgotten_for(lead, session.last_inbound_at):
+            closed = SuppressionReason.CONTACT_FORGOTTEN
         conversation = conversation_for(session, lead) if lead else None
         if closed is not None or conversation is None:
             bound.info("reply_not_drafted", gate=closed)

@@ -15,10 +15,11 @@ import time
 import structlog
 
 from contracts.envelope import EventEnvelope
-from contracts.events import OutboundClaimed
+from contracts.events import OutboundClaimed, OutboundSent
 from contracts.ports.channel import Recipient, Refused, SendOutcome, Sent
 from contracts.ports.eventstore import StreamTransaction
-from contracts.streams import SYSTEM_STREAM, session_stream
+from contracts.streams import SYSTEM_STREAM, session_stream, wamessage_stream
+from contracts.topics import EVENTS_TOPIC
 from contracts.vocabulary import MessageStatus
 from domain.inbound import UNKNOWN_LINE
 from domain.sending import SendStep, decide_send, settle_send
@@ -54,6 +55,7 @@ class OutboundSender:
                          outbound_id=outbound_id, kind=claimed.kind)  # fmt: skip
         step = self._started(session_id, outbound_id, cause)
         if not step.send:
+            services.bus.publish(EVENTS_TOPIC, self._recorded_before(session_id, envelope))
             if step.emits:
                 bound.info("outbound_settled_before_send", outcome=step.emits[0].event.TYPE)
             return
@@ -77,6 +79,16 @@ class OutboundSender:
         )
         publish(services.bus, settled.appended)
         bound.info("outbound_settled", outcome=type(outcome).__name__)
+
+    def _recorded_before(self, session_id: str, claimed: EventEnvelope) -> list[EventEnvelope]:
+        """What the deliveries of `claimed` recorded (a send started, sent and linked,
+        failed, unknown): published again, since a delivery that died after recording
+        it may not have published it."""
+        store = self._services.store
+        events = store.read(session_stream(session_id))
+        mine = [e for e in events if e.causation_id == claimed.event_id]
+        refs = [e.payload["wa_message_ref"] for e in mine if e.type == OutboundSent.TYPE]
+        return mine + [link for ref in refs for link in store.read(wamessage_stream(ref))]
 
     def _started(self, session_id: str, outbound_id: str, cause: Cause) -> SendStep:
         """Start the send, or settle it; while another delivery is sending it, wait for
