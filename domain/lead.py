@@ -62,6 +62,11 @@ class Lead(Frozen):
 
 
 def evolve_lead(lead: Lead | None, envelope: EventEnvelope) -> Lead | None:
+    folded = _apply(lead, envelope)
+    return None if folded is None else folded.model_copy(update={"version": envelope.version})
+
+
+def _apply(lead: Lead | None, envelope: EventEnvelope) -> Lead | None:
     event = envelope.event()
     if isinstance(event, LeadOpened):
         lead = Lead(
@@ -89,7 +94,7 @@ def evolve_lead(lead: Lead | None, envelope: EventEnvelope) -> Lead | None:
         )
     elif isinstance(event, LeadForgotten):
         lead = lead.model_copy(update={"forgotten_at": envelope.occurred_at})
-    return lead.model_copy(update={"version": envelope.version})
+    return lead
 
 
 def forgotten_for(lead: Lead, last_inbound_at: datetime | None) -> bool:
@@ -102,9 +107,10 @@ def forgotten_for(lead: Lead, last_inbound_at: datetime | None) -> bool:
 
 def fold_lead(events: Iterable[EventEnvelope]) -> Lead | None:
     lead: Lead | None = None
+    version = 0
     for envelope in events:
-        lead = evolve_lead(lead, envelope)
-    return lead
+        lead, version = _apply(lead, envelope), envelope.version
+    return None if lead is None else lead.model_copy(update={"version": version})
 
 
 def _plain(text: str) -> str:

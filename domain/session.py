@@ -354,19 +354,25 @@ _EVOLVERS: dict[type[Event], Evolver] = {
 
 def evolve(session: Session | None, envelope: EventEnvelope) -> Session | None:
     """The session after `envelope`. Events this state does not need leave it as is."""
-    event = envelope.event()
-    if isinstance(event, SessionStarted):
-        folded = _started(event, envelope)
-    elif session is None:
-        return None
-    else:
-        evolver = _EVOLVERS.get(type(event))
-        folded = evolver(session, event, envelope) if evolver else session
-    return folded.model_copy(update={"version": envelope.version})
+    folded = _apply(session, envelope)
+    return None if folded is None else folded.model_copy(update={"version": envelope.version})
 
 
 def fold_session(events: Iterable[EventEnvelope]) -> Session | None:
+    """Every event applied, the version set once at the end: one copy of the session
+    per event, not two."""
     session: Session | None = None
+    version = 0
     for envelope in events:
-        session = evolve(session, envelope)
-    return session
+        session, version = _apply(session, envelope), envelope.version
+    return None if session is None else session.model_copy(update={"version": version})
+
+
+def _apply(session: Session | None, envelope: EventEnvelope) -> Session | None:
+    event = envelope.event()
+    if isinstance(event, SessionStarted):
+        return _started(event, envelope)
+    if session is None:
+        return None
+    evolver = _EVOLVERS.get(type(event))
+    return evolver(session, event, envelope) if evolver else session

@@ -18,14 +18,14 @@ import structlog
 
 from contracts.envelope import EventEnvelope, derived_event_id
 from contracts.events import MessageReceived, WhatsAppMessageLinked, WhatsAppStatusReported
-from contracts.ports.eventstore import EventIdConflict, StreamTransaction
+from contracts.ports.eventstore import Appended, EventIdConflict, StreamTransaction
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream, wamessage_stream
 from contracts.topics import EVENTS_TOPIC
 from domain.decision import Emit
 from domain.ids import lead_id_for
 from domain.inbound import Inbound, decide_inbound
 from domain.lead import fold_lead
-from domain.session import fold_session
+from domain.session import Session, evolve, fold_session
 from domain.status import decide_status
 from domain.system import fold_system
 from workers.appending import Cause, Reader, publish
@@ -47,6 +47,8 @@ class NotLinkedYet(LookupError):
 class _Recording:
     session_id: str
     answerable: bool
+    session: Session | None = None
+    """The session before this message's events, when they were appended to it."""
     recorded_before: list[EventEnvelope] = field(default_factory=list)
     """On a redelivery: what the first delivery appended, to publish again."""
 
@@ -95,7 +97,8 @@ class ConversationWorker:
             answerable=recording.answerable,
         )
         if recording.answerable:
-            self._replies.answer(recording.session_id, message.wa_message_ref, cause)
+            recorded = _after(recording, committed.appended)
+            self._replies.answer(recording.session_id, message.wa_message_ref, cause, recorded)
 
     def _record(self, reader: Reader, inbound: Inbound, cause: Cause) -> _Recording:
         lead_events = reader.read(lead_stream(lead_id_for(inbound.message.from_hash)))
@@ -117,7 +120,8 @@ class ConversationWorker:
         now = self._services.clock()
         decision = decide_inbound(lead, session, system, inbound, now, self._services.policy)
         reader.append(decision.emits, cause)
-        return _Recording(decision.session_id, decision.answerable)
+        same = session is not None and session.session_id == decision.session_id
+        return _Recording(decision.session_id, decision.answerable, session if same else None)
 
     # --- a delivery status -------------------------------------------------------------
 
@@ -148,3 +152,19 @@ class ConversationWorker:
             status=report.status,
             moved=bool(committed.value),
         )
+
+
+def _after(recording: _Recording, appended: tuple[Appended, ...]) -> Session | None:
+    """The session as this message's record left it, from the events just appended to
+    it, so that the reply step need not read it back; None when unknown."""
+    session = recording.session
+    if session is None or recording.recorded_before:
+        return None
+    stream = session_stream(recording.session_id)
+    for each in appended:
+        if each.stream_id == stream:
+            if each.duplicate:
+                return None
+            for envelope in each.events:
+                session = evolve(session, envelope)
+    return session

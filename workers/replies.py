@@ -38,14 +38,17 @@ class Replies:
         self._services = services
         self._bursts = bursts
 
-    def answer(self, session_id: str, ref: str, cause: Cause) -> None:
+    def answer(
+        self, session_id: str, ref: str, cause: Cause, recorded: Session | None = None
+    ) -> None:
         """Answer the burst that `ref` ends, if it does end it. Raises
         `ResponderFailed` (after recording it) so that the message is delivered again,
-        and dead-lettered after the bus's attempts."""
+        and dead-lettered after the bus's attempts. `recorded` is the session as the
+        message's record left it, when the caller knows it."""
         services = self._services
         bound = log.bind(correlation_id=cause.correlation_id, session_id=session_id)
         outbound_id = outbound_id_for(cause.input_id)
-        session = self._burst_over(session_id, ref, outbound_id)
+        session = self._burst_over(session_id, ref, outbound_id, recorded)
         if session is None:
             return
         lead = fold_lead(services.store.read(lead_stream(session.lead_id)))
@@ -80,18 +83,23 @@ class Replies:
         bound.info("reply_decided", outbound_id=outbound_id, outcome=committed.value,
                    latency_ms=made.latency_ms)  # fmt: skip
 
-    def _burst_over(self, session_id: str, ref: str, outbound_id: str) -> Session | None:
+    def _burst_over(
+        self, session_id: str, ref: str, outbound_id: str, recorded: Session | None
+    ) -> Session | None:
         """The session once the burst that `ref` ends is over (no newer message for
         the debounce); None when `ref` does not end it, or is answered already."""
         debounce = self._services.policy.reply_debounce.total_seconds()
         quiet = debounce <= 0
+        session = recorded
         while True:
-            session = fold_session(self._services.store.read(session_stream(session_id)))
+            if session is None:
+                session = fold_session(self._services.store.read(session_stream(session_id)))
             if session is None or not _ends_the_burst(session, ref, outbound_id):
                 return None
             if quiet:
                 return session
             quiet = self._bursts.quiet_for(session_id, debounce)
+            session = None  # read it again: a newer message may have come from elsewhere
 
     def _claim(self, tx: StreamTransaction, session_id: str, made: DraftMade, cause: Cause) -> str:
         reader = Reader(tx)

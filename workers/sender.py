@@ -53,7 +53,7 @@ class OutboundSender:
         cause = Cause(f"{envelope.event_id}:send", envelope.correlation_id, envelope.event_id)
         bound = log.bind(correlation_id=envelope.correlation_id, session_id=session_id,
                          outbound_id=outbound_id, kind=claimed.kind)  # fmt: skip
-        step = self._started(session_id, outbound_id, cause)
+        step, line = self._started(session_id, outbound_id, cause)
         if not step.send:
             services.bus.publish(EVENTS_TOPIC, self._recorded_before(session_id, envelope))
             if step.emits:
@@ -68,9 +68,6 @@ class OutboundSender:
             publish(services.bus, committed.appended)
             bound.warning("outbound_without_number")
             return
-        session = fold_session(services.store.read(session_stream(session_id)))
-        assert session is not None
-        line = session.business_number_id
         if line == UNKNOWN_LINE and services.default_line:
             line = services.default_line
         outcome = services.channel.send_text(line, Recipient(phone=phone), claimed.text)
@@ -90,24 +87,25 @@ class OutboundSender:
         refs = [e.payload["wa_message_ref"] for e in mine if e.type == OutboundSent.TYPE]
         return mine + [link for ref in refs for link in store.read(wamessage_stream(ref))]
 
-    def _started(self, session_id: str, outbound_id: str, cause: Cause) -> SendStep:
+    def _started(self, session_id: str, outbound_id: str, cause: Cause) -> tuple[SendStep, str]:
         """Start the send, or settle it; while another delivery is sending it, wait for
-        that one to settle (or for its lease to run out)."""
+        that one to settle (or for its lease to run out). Also the business line the
+        session writes from."""
         services = self._services
         while True:
             started = services.store.transact(
                 lambda tx: self._start(tx, session_id, outbound_id, cause)
             )
             publish(services.bus, started.appended)
-            step = started.value
+            step, line = started.value
             if step.in_progress_until is None:
-                return step
+                return step, line
             wait_s = (step.in_progress_until - services.clock()).total_seconds()
             time.sleep(min(max(wait_s, 0.0), IN_PROGRESS_POLL_S))
 
     def _start(
         self, tx: StreamTransaction, session_id: str, outbound_id: str, cause: Cause
-    ) -> SendStep:
+    ) -> tuple[SendStep, str]:
         reader = Reader(tx)
         session = fold_session(reader.read(session_stream(session_id)))
         assert session is not None
@@ -117,7 +115,7 @@ class OutboundSender:
             system, session, outbound_id, services.clock(), services.policy.send_lease
         )
         reader.append(step.emits, cause)
-        return step
+        return step, session.business_number_id
 
     def _settle(
         self,
