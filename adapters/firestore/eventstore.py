@@ -110,6 +110,11 @@ class FirestoreEventStore:
         counting: Any = self._stream(stream_id, 1).count()  # annotated as a class, wrongly
         return int(_call(counting.get)[0][0].value)
 
+    def count(self) -> int:
+        events: Any = self._events  # `count` is untyped in the client
+        counting = events.count()  # an aggregation query: counted by Firestore, not here
+        return int(_call(counting.get)[0][0].value)
+
     def read_all(self, cursor: str | None = None, limit: int = 1000) -> EventPage:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")

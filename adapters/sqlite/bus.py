@@ -7,6 +7,11 @@ into the future and counting the attempt, and keeps pushing it while the handler
 a backoff. A row whose attempts are spent moves to `bus_dead_letters`. A consumer
 killed mid-handler simply lets its lease run out. Rows stay until acked or
 dead-lettered: the queue has no retention limit.
+
+Every write goes through the file's shared writer (`database.py`): the acks of many
+handler threads, the event store's appends and the snapshots' commits of the process
+share transactions and fsyncs. A write that failed raises what SQLite raised, an
+`OperationalError` (`GroupCommitFailed` when the shared transaction failed).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-import structlog
-
-from adapters.sqlite.connection import connect, create_schema
 from adapters.sqlite.consumer import Leased, SqliteConsumer
+from adapters.sqlite.database import Readers, open_writer
+from adapters.sqlite.group_commit import ConnectionClosed
 from contracts.envelope import EventEnvelope
 from contracts.ports.bus import (
     DeadLetter,
@@ -33,7 +39,7 @@ from contracts.ports.bus import (
     UnknownTopic,
 )
 
-log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 STOP_TIMEOUT_S = 30.0
 """How long `close` waits for the handlers of each consumer still running, as
@@ -62,45 +68,13 @@ class SqliteBus:
         self._closing = False
 
     def declare(self, topic: str, subscription: str | None = None) -> None:
-        with self._file.transaction() as connection:
-            connection.execute("INSERT OR IGNORE INTO bus_topics (name) VALUES (?)", (topic,))
-            if subscription is None:
-                return
-            row = connection.execute(
-                "SELECT topic FROM bus_subscriptions WHERE name = ?", (subscription,)
-            ).fetchone()
-            if row is None:
-                connection.execute(
-                    "INSERT INTO bus_subscriptions (name, topic) VALUES (?, ?)",
-                    (subscription, topic),
-                )
-            elif row[0] != topic:
-                raise SubscriptionConflict(
-                    f"subscription {subscription!r} already exists on topic {row[0]!r}"
-                )
+        self._file.write(partial(_declare, topic, subscription))
 
     def publish(self, topic: str, envelopes: Sequence[EventEnvelope]) -> None:
         if not envelopes:
             return
-        now = time.time()
-        with self._file.transaction() as connection:
-            known = connection.execute("SELECT 1 FROM bus_topics WHERE name = ?", (topic,))
-            if known.fetchone() is None:
-                raise UnknownTopic(f"topic {topic!r} does not exist; declare it first")
-            subscriptions = [
-                name
-                for (name,) in connection.execute(
-                    "SELECT name FROM bus_subscriptions WHERE topic = ?", (topic,)
-                )
-            ]
-            connection.executemany(
-                "INSERT INTO bus_queue (subscription, data, available_at) VALUES (?, ?, ?)",
-                [
-                    (name, envelope.to_json(), now)
-                    for envelope in envelopes
-                    for name in subscriptions
-                ],
-            )
+        data = [envelope.to_json() for envelope in envelopes]
+        self._file.write(partial(_publish, topic, data, time.time()))
         self._file.wake()
 
     def subscribe(
@@ -174,14 +148,15 @@ class _Queue:
         on their last allowed attempt (their consumer died). A plain read comes first,
         so that an idle consumer does not compete for the write lock."""
         now = time.time()
-        with self._file.read() as connection:
-            ready = connection.execute(
+        with self._file.read() as reader:
+            ready = reader.execute(
                 "SELECT 1 FROM bus_queue WHERE subscription = ? AND available_at <= ? LIMIT 1",
                 (self._subscription, now),
             ).fetchone()
         if ready is None:
             return []
-        with self._file.transaction() as connection:
+
+        def lease(connection: sqlite3.Connection) -> list[Leased]:
             rows = connection.execute(
                 "SELECT id, data, attempts FROM bus_queue "
                 "WHERE subscription = ? AND available_at <= ? ORDER BY id LIMIT ?",
@@ -197,46 +172,39 @@ class _Queue:
                     (now + self.ack_deadline_s, row_id),
                 )
                 leased.append(Leased(row_id, attempts + 1, _decode(data)))
-        return leased
+            return leased
+
+        return self._file.write(lease)
 
     def extend(self, leases: Callable[[], list[Leased]]) -> None:
         """Push the leases `leases()` returns one ack deadline ahead. It is called
-        with the file locked, so a lease settled meanwhile is not pushed back."""
-        with self._file.transaction() as connection:
+        inside the write transaction, and the file's writes run one at a time, so a
+        lease settled meanwhile (its handler forgets it before acking) is not pushed
+        back."""
+
+        def extend(connection: sqlite3.Connection) -> None:
             until = time.time() + self.ack_deadline_s
             connection.executemany(
                 "UPDATE bus_queue SET available_at = ? WHERE id = ? AND attempts = ?",
                 [(until, lease.row_id, lease.attempt) for lease in leases()],
             )
 
+        self._file.write(extend)
+
     def ack(self, lease: Leased) -> None:
-        with self._file.transaction() as connection:
-            connection.execute(
-                "DELETE FROM bus_queue WHERE id = ? AND attempts = ?",
-                (lease.row_id, lease.attempt),
-            )
+        self._file.write(partial(_ack, lease))
 
     def nack(self, lease: Leased, error: str) -> None:
+        if lease.attempt >= self._bus.max_delivery_attempts:
+            self._file.write(partial(_dead_letter, lease, error))
+            return
         low, high = self._bus.retry_backoff_s
         backoff = min(high, low * 2 ** (lease.attempt - 1)) * random.uniform(0.5, 1.0)
-        with self._file.transaction() as connection:
-            if lease.attempt >= self._bus.max_delivery_attempts:
-                _move_to_dead_letters(connection, lease.row_id, error, lease.attempt)
-            else:
-                connection.execute(
-                    "UPDATE bus_queue SET available_at = ?, last_error = ? "
-                    "WHERE id = ? AND attempts = ?",
-                    (time.time() + backoff, error, lease.row_id, lease.attempt),
-                )
+        self._file.write(partial(_retry_later, lease, error, backoff))
 
     def release(self, lease: Leased) -> None:
         """Give back a lease that was never handled; it does not count as an attempt."""
-        with self._file.transaction() as connection:
-            connection.execute(
-                "UPDATE bus_queue SET available_at = ?, attempts = attempts - 1 "
-                "WHERE id = ? AND attempts = ?",
-                (time.time(), lease.row_id, lease.attempt),
-            )
+        self._file.write(partial(_release, lease))
 
     def wait(self, timeout: float) -> None:
         self._file.wait(timeout)
@@ -246,40 +214,26 @@ class _Queue:
 
 
 class _BusFile:
-    """The bus's one connection, shared by its threads: one user at a time,
-    transactions that always end, refused once closed; and a signal for consumers
-    that something was published."""
+    """The bus's use of its file: writes through the file's shared writer, reads on
+    connections of its own, both refused with `BusClosed` once closed; and a signal for
+    consumers that something was published."""
 
     def __init__(self, path: str | Path) -> None:
-        self._connection = connect(path)
-        create_schema(self._connection)
-        self._lock = threading.Lock()
+        self._writer = open_writer(path)
+        self._readers = Readers(path)
         self._signal = threading.Condition()
         self.closed = False
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self.closed:
-                raise BusClosed("the bus is closed")
-            yield self._connection
+        with _refused_once_closed(self), self._readers.connection() as reader:
+            yield reader
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction. If BEGIN fails nothing is held; if the block or COMMIT
-        fails, the transaction is rolled back so that the next one can begin."""
-        with self.read() as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                _roll_back(connection)
-                raise
-            try:
-                connection.execute("COMMIT")
-            except BaseException:
-                _roll_back(connection)
-                raise
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in a write transaction, maybe shared with other writers of the file,
+        and return once it is durable."""
+        with _refused_once_closed(self):
+            return self._writer.run(fn)
 
     def wait(self, timeout: float) -> None:
         with self._signal:
@@ -290,19 +244,80 @@ class _BusFile:
             self._signal.notify_all()
 
     def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            self._connection.close()
+        """Reads and writes that begin later get `BusClosed`. The file's writer closes
+        with the last adapter on it, once its transaction under way has ended."""
+        self.closed = True
+        self._readers.close()
+        self._writer.close()
         self.wake()
 
 
-def _roll_back(connection: sqlite3.Connection) -> None:
-    if not connection.in_transaction:  # SQLite already rolled back (e.g. on I/O error)
-        return
+@contextmanager
+def _refused_once_closed(file: _BusFile) -> Iterator[None]:
+    if file.closed:
+        raise BusClosed("the bus is closed")
     try:
-        connection.execute("ROLLBACK")
-    except sqlite3.Error as error:
-        log.error("bus_rollback_failed", error=f"{type(error).__name__}: {error}")
+        yield
+    except ConnectionClosed as closed:  # closed while this call began
+        raise BusClosed("the bus is closed") from closed
+
+
+def _declare(topic: str, subscription: str | None, connection: sqlite3.Connection) -> None:
+    connection.execute("INSERT OR IGNORE INTO bus_topics (name) VALUES (?)", (topic,))
+    if subscription is None:
+        return
+    row = connection.execute(
+        "SELECT topic FROM bus_subscriptions WHERE name = ?", (subscription,)
+    ).fetchone()
+    if row is None:
+        connection.execute(
+            "INSERT INTO bus_subscriptions (name, topic) VALUES (?, ?)", (subscription, topic)
+        )
+    elif row[0] != topic:
+        raise SubscriptionConflict(
+            f"subscription {subscription!r} already exists on topic {row[0]!r}"
+        )
+
+
+def _publish(topic: str, data: list[bytes], now: float, connection: sqlite3.Connection) -> None:
+    known = connection.execute("SELECT 1 FROM bus_topics WHERE name = ?", (topic,))
+    if known.fetchone() is None:
+        raise UnknownTopic(f"topic {topic!r} does not exist; declare it first")
+    subscriptions = [
+        name
+        for (name,) in connection.execute(
+            "SELECT name FROM bus_subscriptions WHERE topic = ?", (topic,)
+        )
+    ]
+    connection.executemany(
+        "INSERT INTO bus_queue (subscription, data, available_at) VALUES (?, ?, ?)",
+        [(name, message, now) for message in data for name in subscriptions],
+    )
+
+
+def _ack(lease: Leased, connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "DELETE FROM bus_queue WHERE id = ? AND attempts = ?", (lease.row_id, lease.attempt)
+    )
+
+
+def _dead_letter(lease: Leased, error: str, connection: sqlite3.Connection) -> None:
+    _move_to_dead_letters(connection, lease.row_id, error, lease.attempt)
+
+
+def _retry_later(lease: Leased, error: str, backoff: float, connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "UPDATE bus_queue SET available_at = ?, last_error = ? WHERE id = ? AND attempts = ?",
+        (time.time() + backoff, error, lease.row_id, lease.attempt),
+    )
+
+
+def _release(lease: Leased, connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "UPDATE bus_queue SET available_at = ?, attempts = attempts - 1 "
+        "WHERE id = ? AND attempts = ?",
+        (time.time(), lease.row_id, lease.attempt),
+    )
 
 
 def _move_to_dead_letters(

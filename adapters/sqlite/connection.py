@@ -2,7 +2,9 @@
 
 Durability is not negotiable: WAL with `synchronous=FULL` means a committed
 transaction survives `kill -9` and a power loss. Throughput comes from group commit
-(see `eventstore.py`), not from weaker settings.
+(`group_commit.py`) through one writer per file in a process (`database.py`), not from
+weaker settings. `SCHEMA` holds the tables written through that writer; the vault and
+the operator directory, which write rarely, keep their own connections and tables.
 """
 
 from __future__ import annotations
@@ -57,6 +59,30 @@ CREATE TABLE IF NOT EXISTS bus_dead_letters (
 );
 CREATE INDEX IF NOT EXISTS bus_dead_letters_by_subscription
     ON bus_dead_letters (subscription, id);
+
+-- The snapshot store's (see snapshots.py)
+CREATE TABLE IF NOT EXISTS snapshot_docs (
+    collection TEXT    NOT NULL,
+    generation INTEGER NOT NULL,
+    doc_id     TEXT    NOT NULL,
+    data       TEXT    NOT NULL,
+    PRIMARY KEY (collection, generation, doc_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS snapshot_positions (
+    projection TEXT    NOT NULL,
+    generation INTEGER NOT NULL,
+    stream_id  TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    state      TEXT    NOT NULL,
+    PRIMARY KEY (projection, generation, stream_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS snapshot_generations (
+    projection TEXT    PRIMARY KEY,
+    active     INTEGER NOT NULL,
+    building   INTEGER
+);
 """
 
 

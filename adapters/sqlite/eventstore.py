@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from adapters.sqlite.codec import COLUMNS, Row, recorded, to_envelope, to_row
-from adapters.sqlite.connection import connect, create_schema
-from adapters.sqlite.group_commit import GroupCommitter
+from adapters.sqlite.database import Readers, open_writer
 from contracts.envelope import EventEnvelope, NewEvent
 from contracts.ports.eventstore import (
     Appended,
@@ -29,21 +25,18 @@ T = TypeVar("T")
 
 
 class SqliteEventStore:
+    """Writes go through the file's shared writer (`database.py`), so that they share
+    transactions and fsyncs with the bus's and the snapshot store's in this process."""
+
     def __init__(self, path: str | Path) -> None:
-        self._path = Path(path)
-        writer = connect(self._path)
-        create_schema(writer)
-        self._writer = writer
-        self._committer = GroupCommitter(writer)
-        self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._writer = open_writer(path)
+        self._readers = Readers(path)
 
     # -- writing -----------------------------------------------------------------
 
     def append(self, stream_id: str, events: Sequence[NewEvent], expected_version: int) -> Appended:
         check_stream_id(stream_id)
-        return self._committer.run(
+        return self._writer.run(
             lambda connection: _append(connection, stream_id, events, expected_version)
         )
 
@@ -60,23 +53,27 @@ class SqliteEventStore:
             value = fn(transaction)
             return Committed(value, tuple(transaction.appended))
 
-        return self._committer.run(run)
+        return self._writer.run(run)
 
     # -- reading -----------------------------------------------------------------
 
     def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
-        with self._reader() as reader:
+        with self._readers.connection() as reader:
             return _read_stream(reader, check_stream_id(stream_id), from_version)
 
     def version(self, stream_id: str) -> int:
-        with self._reader() as reader:
+        with self._readers.connection() as reader:
             return _version(reader, check_stream_id(stream_id))
+
+    def count(self) -> int:
+        with self._readers.connection() as reader:
+            return int(reader.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def read_all(self, cursor: str | None = None, limit: int = 1000) -> EventPage:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         after_stream, after_version = json.loads(cursor) if cursor else ("", 0)
-        with self._reader() as reader:
+        with self._readers.connection() as reader:
             rows = reader.execute(
                 f"SELECT {COLUMNS} FROM events WHERE (stream_id, version) > (?, ?) "
                 "ORDER BY stream_id, version LIMIT ?",
@@ -87,28 +84,8 @@ class SqliteEventStore:
         return EventPage(events, next_cursor)
 
     def close(self) -> None:
-        with self._readers_lock:
-            for reader in self._readers:
-                reader.close()
-            self._readers.clear()
+        self._readers.close()
         self._writer.close()
-
-    @contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
-        """A read connection of its own for the duration of one read (WAL readers never
-        wait for the writer), taken from the idle ones or opened. It goes back to them
-        afterwards, so the store holds as many as reads ever ran at once, not one per
-        thread that ever read."""
-        try:
-            reader = self._idle_readers.get_nowait()
-        except queue.Empty:
-            reader = connect(self._path)
-            with self._readers_lock:
-                self._readers.append(reader)
-        try:
-            yield reader
-        finally:
-            self._idle_readers.put(reader)
 
 
 class _Transaction:

@@ -5,7 +5,8 @@ takes every queued piece of work, runs each in its own savepoint inside one
 transaction, commits once, and wakes the others. Writers that queued meanwhile sleep
 until then; those whose work was in the group return, and one of the rest leads the
 next group with everything that queued up behind it. A lone writer leads its own group
-of one, so it pays no hand-off to a background thread.
+of one, so it pays no hand-off to a background thread. Closing lets the group under way
+commit, and refuses the work queued behind it.
 """
 
 from __future__ import annotations
@@ -33,16 +34,20 @@ class GroupCommitter:
         self._connection = connection
         self._changed = threading.Condition()
         self._leading = False
+        self._closed = False
         self._queue: list[_Work[Any]] = []
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` inside a write transaction and return once that transaction is
         durable. An exception from `fn` undoes only `fn`'s writes and is re-raised; if
-        the transaction itself fails, `GroupCommitFailed` is raised."""
+        the transaction itself fails, `GroupCommitFailed` is raised, and
+        `ConnectionClosed` once the committer is closed."""
         work = _Work(fn)
         with self._changed:
+            if self._closed:
+                raise ConnectionClosed("the writer is closed")
             self._queue.append(work)
-            while self._leading and not work.done:
+            while (self._leading or self._closed) and not work.done:
                 self._changed.wait()
             if not work.done:
                 self._leading = True
@@ -59,6 +64,21 @@ class GroupCommitter:
         if work.error is not None:
             raise work.error
         return work.value  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Close the connection once the group being committed has ended. Work still
+        queued behind it does not run: its writers get `ConnectionClosed`."""
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True  # from now on nobody leads a new group
+            while self._leading:
+                self._changed.wait()
+            for work in self._queue:
+                work.done, work.error = True, ConnectionClosed("the writer closed meanwhile")
+            self._queue = []
+            self._connection.close()
+            self._changed.notify_all()
 
     def _commit(self, group: list[_Work[Any]]) -> None:
         """Run `group` in one transaction and settle every work of it, whatever fails:
@@ -104,9 +124,9 @@ class GroupCommitter:
     def _abandon(self, group: list[_Work[Any]], failure: BaseException) -> None:
         """Nobody's work is durable: every writer hears so, even if the rollback fails
         too (the next group then rolls back first)."""
-        errors = [GroupCommitFailed(f"the write transaction failed: {failure!r}") for _ in group]
+        message = f"the write transaction failed: {failure!r}"
+        errors = [GroupCommitFailed(message, failure) for _ in group]
         for work, error in zip(group, errors, strict=True):
-            error.__cause__ = failure
             work.value, work.error = None, error
         if self._connection.in_transaction:
             try:
@@ -116,5 +136,20 @@ class GroupCommitter:
                     error.add_note(f"and so did the rollback: {rollback_failure!r}")
 
 
-class GroupCommitFailed(Exception):
-    """The shared transaction could not commit (disk full, I/O error...)."""
+class GroupCommitFailed(sqlite3.OperationalError):
+    """The shared transaction could not begin or commit (file locked longer than the
+    busy timeout, disk full, I/O error...): none of its work is durable. It is an
+    `OperationalError`, as a writer alone would have seen: its message names the failure
+    (its `__cause__`), and it carries the failure's SQLite error code."""
+
+    def __init__(self, message: str, failure: BaseException | None = None) -> None:
+        super().__init__(message)
+        if failure is not None:
+            self.__cause__ = failure
+            for code in ("sqlite_errorcode", "sqlite_errorname"):
+                if hasattr(failure, code):
+                    setattr(self, code, getattr(failure, code))
+
+
+class ConnectionClosed(sqlite3.ProgrammingError):
+    """The connection was closed: nothing more runs on it."""

@@ -94,6 +94,11 @@ class EventStore(Protocol):
         """The stream's last version; 0 when it has no events."""
         ...
 
+    def count(self) -> int:
+        """How many events the store holds (for progress bars: cheap, not a scan in
+        Python)."""
+        ...
+
     def read_all(self, cursor: str | None = None, limit: int = 1000) -> EventPage:
         """Every event, one page at a time, stream by stream: each stream's events are
         in version order; the order of streams is the back end's."""

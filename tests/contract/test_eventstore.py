@@ -408,6 +408,16 @@ def test_read_all_pages_through_every_event_once_stream_by_stream(store: EventSt
     assert pages >= sum(expected.values()) // 7
 
 
+def test_count_is_every_event_duplicates_not_counted_twice(store: EventStore) -> None:
+    assert store.count() == 0
+    store.append("session-a", [new_event(0), new_event(1)], expected_version=0)
+    again = new_event(2, event_id="once")
+    store.append("lead-b", [again], expected_version=0)
+    store.append("lead-b", [again], expected_version=0)  # a redelivery: a no-op
+
+    assert store.count() == 3
+
+
 def test_old_schema_versions_are_upcast_on_read_and_never_rewritten(store: EventStore) -> None:
     event_type = f"TestRenamed{uuid.uuid4().hex}"
 

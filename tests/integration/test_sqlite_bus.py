@@ -19,6 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import adapters.sqlite.bus
+import adapters.sqlite.database
 from adapters.sqlite.bus import SqliteBus
 from contracts.envelope import Actor, EventEnvelope
 
@@ -46,8 +47,8 @@ class Connection(sqlite3.Connection):
 
 @pytest.fixture
 def path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The bus's file; buses opened on it wait `BUSY_TIMEOUT_S` for a locked file,
-    not 30 s, and use `Connection`."""
+    """The bus's file; its writer and readers (opened by `database.py`) wait
+    `BUSY_TIMEOUT_S` for a locked file, not 30 s, and use `Connection`."""
 
     def connect(path: str | Path) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -60,7 +61,7 @@ def path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         connection.execute("PRAGMA journal_mode=WAL")
         return connection
 
-    monkeypatch.setattr(adapters.sqlite.bus, "connect", connect)
+    monkeypatch.setattr(adapters.sqlite.database, "connect", connect)
     monkeypatch.setattr(Connection, "begins", 0)
     monkeypatch.setattr(Connection, "fail_next_commit", False)
     return tmp_path / "bus.db"

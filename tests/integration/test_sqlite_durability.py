@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-import adapters.sqlite.bus
-import adapters.sqlite.eventstore
+import adapters.sqlite.database
 from adapters.sqlite.bus import SqliteBus
 from adapters.sqlite.connection import connect
 from adapters.sqlite.eventstore import SqliteEventStore
+from adapters.sqlite.snapshots import SqliteSnapshotStore
 from contracts.envelope import Actor, NewEvent
+from contracts.ports.snapshots import Position, Put
 
 FSYNC_EVERY_COMMIT = (2, "wal")  # synchronous=FULL, journal_mode=WAL
 
@@ -30,8 +31,9 @@ def durability(connection: sqlite3.Connection) -> tuple[int, str]:
     return synchronous, journal_mode
 
 
-def recording(monkeypatch: pytest.MonkeyPatch, module: object) -> list[sqlite3.Connection]:
-    """Every connection `module` opens through `connect` from now on."""
+def recording(monkeypatch: pytest.MonkeyPatch) -> list[sqlite3.Connection]:
+    """Every connection the adapters open from now on: their writer (shared by the
+    adapters of a file) and their readers all come from `database.py`."""
     opened: list[sqlite3.Connection] = []
     original: Callable[[str | Path], sqlite3.Connection] = connect
 
@@ -39,7 +41,7 @@ def recording(monkeypatch: pytest.MonkeyPatch, module: object) -> list[sqlite3.C
         opened.append(original(path))
         return opened[-1]
 
-    monkeypatch.setattr(module, "connect", record)
+    monkeypatch.setattr(adapters.sqlite.database, "connect", record)
     return opened
 
 
@@ -54,7 +56,7 @@ def test_connect_fsyncs_every_commit_into_a_wal(tmp_path: Path) -> None:
 def test_the_event_stores_writer_and_readers_fsync_every_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = recording(monkeypatch, adapters.sqlite.eventstore)
+    opened = recording(monkeypatch)
     store = SqliteEventStore(tmp_path / "switchboard.db")
     try:
         event = NewEvent(
@@ -70,13 +72,31 @@ def test_the_event_stores_writer_and_readers_fsync_every_commit(
         store.close()
 
 
-def test_the_bus_connection_fsyncs_every_commit(
+def test_the_bus_writer_and_readers_fsync_every_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened = recording(monkeypatch, adapters.sqlite.bus)
+    opened = recording(monkeypatch)
     bus = SqliteBus(tmp_path / "switchboard.db")
     try:
-        assert opened != []
-        assert {durability(connection) for connection in opened} == {FSYNC_EVERY_COMMIT}
+        bus.declare("events", "projector")
+        assert bus.dead_letters("projector") == []
+
+        assert len(opened) == 2  # the writer, then a reader
+        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 2
     finally:
         bus.close()
+
+
+def test_the_snapshot_stores_writer_and_readers_fsync_every_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = recording(monkeypatch)
+    snapshots = SqliteSnapshotStore(tmp_path / "switchboard.db", {"sessions": "sessions"})
+    try:
+        snapshots.commit("sessions", 1, "session-a", 0, Position(1), [Put("sessions", "a", {})])
+        assert snapshots.get("sessions", "a") == {"id": "a"}
+
+        assert len(opened) == 2  # the writer, then a reader
+        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 2
+    finally:
+        snapshots.close()

@@ -1,5 +1,6 @@
 """Group commit on a real SQLite file: concurrent writers share commits, one
-writer's failure undoes only its own writes, and a failed commit fails every writer."""
+writer's failure undoes only its own writes, a failed commit fails every writer, and
+closing lets the group under way finish."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapters.sqlite.connection import connect
-from adapters.sqlite.group_commit import GroupCommitFailed, GroupCommitter
+from adapters.sqlite.group_commit import ConnectionClosed, GroupCommitFailed, GroupCommitter
 
 
 class CountingConnection(sqlite3.Connection):
@@ -130,6 +133,9 @@ def test_a_commit_that_fails_and_cannot_roll_back_fails_every_writer_of_its_grou
     rows = committed()
     assert outcomes["A"] == "A"
     assert isinstance(outcomes["B"], GroupCommitFailed)
+    # what a writer alone would have seen: SQLite's error, its message and code
+    assert isinstance(outcomes["B"], sqlite3.OperationalError)
+    assert "disk I/O error (COMMIT)" in str(outcomes["B"])
     for name in ("B", "C"):  # C failed with B, or (had it come late) committed alone
         if isinstance(outcomes[name], GroupCommitFailed):
             assert name not in rows
@@ -137,3 +143,47 @@ def test_a_commit_that_fails_and_cannot_roll_back_fails_every_writer_of_its_grou
             assert (outcomes[name], name in rows) == (name, True)
     assert committer.run(insert("D")) == "D"  # the next group starts clean
     assert committed() == rows | {"D"}
+
+
+def test_close_lets_the_group_under_way_commit_and_refuses_the_work_queued_behind_it(
+    tmp_path: Path,
+) -> None:
+    connection = connect(tmp_path / "g.db")
+    connection.execute("CREATE TABLE t (writer TEXT)")
+    committer = GroupCommitter(connection)
+    leading, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def held(c: sqlite3.Connection) -> str:
+        c.execute("INSERT INTO t VALUES ('A')")
+        leading.set()
+        release.wait(timeout=5)
+        return "A"
+
+    def write(name: str, work: Callable[[sqlite3.Connection], object]) -> None:
+        try:
+            outcomes[name] = committer.run(work)
+        except Exception as error:
+            outcomes[name] = error
+
+    first = threading.Thread(target=write, args=("A", held))
+    first.start()
+    assert leading.wait(timeout=5)
+    queued = threading.Thread(target=write, args=("B", lambda c: c.execute("SELECT 1")))
+    queued.start()
+    time.sleep(0.2)  # B waits behind A
+    closing_ = threading.Thread(target=committer.close)
+    closing_.start()
+    time.sleep(0.2)
+    assert closing_.is_alive()  # close waits for A's transaction
+    release.set()
+    for thread in (first, queued, closing_):
+        thread.join(timeout=10)
+
+    assert outcomes["A"] == "A"
+    assert isinstance(outcomes["B"], ConnectionClosed)
+    with pytest.raises(ConnectionClosed):
+        committer.run(lambda c: None)
+    committer.close()  # idempotent
+    with closing(connect(tmp_path / "g.db")) as reader:
+        assert reader.execute("SELECT writer FROM t").fetchall() == [("A",)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import adapters.sqlite.eventstore
+import adapters.sqlite.database
 from adapters.sqlite.connection import connect
 from adapters.sqlite.eventstore import SqliteEventStore
 from contracts.envelope import Actor, NewEvent
@@ -26,7 +26,7 @@ def test_short_lived_threads_share_a_few_reader_connections_closed_with_the_stor
         opened.append(connect(path))
         return opened[-1]
 
-    monkeypatch.setattr(adapters.sqlite.eventstore, "connect", record)
+    monkeypatch.setattr(adapters.sqlite.database, "connect", record)
     store = SqliteEventStore(tmp_path / "switchboard.db")
     event = NewEvent(
         event_id=str(uuid.uuid4()), type="TestHappened", schema_version=1,
