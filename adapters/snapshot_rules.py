@@ -1,0 +1,105 @@
+"""The rules both `SnapshotStore` adapters enforce, so that what works on the embedded
+back end works on Firestore: Firestore's limits on names, ids, integers, writes per
+commit and queries, and one cursor format."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from contracts.ports.snapshots import Document, InvalidCursor, Where, Write
+
+MAX_WRITES = 499
+"""Firestore's 500 writes per transaction, less the position's."""
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_RESERVED_ID = re.compile(r"__.*__")
+_INT64 = range(-(2**63), 2**63)
+RANGE_OPS = frozenset({">=", "<=", ">", "<"})
+_OPS = RANGE_OPS | {"=="}
+
+
+def check_name(name: str) -> bool:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"invalid collection or projection name {name!r}: use [a-z][a-z0-9_]*")
+    return True
+
+
+def check_doc_id(doc_id: str) -> str:
+    """Firestore's rules for a document name, enforced on every back end."""
+    if (
+        not doc_id
+        or len(doc_id.encode()) > 1500
+        or "/" in doc_id
+        or doc_id in (".", "..")
+        or _RESERVED_ID.fullmatch(doc_id)
+    ):
+        raise ValueError(
+            f"invalid document id {doc_id!r}: 1 to 1500 bytes, no '/', not '.' or '..', not __*__"
+        )
+    return doc_id
+
+
+def check_document(doc_id: str, data: Document) -> Document:
+    """The document to store: without its `id` (the document id is), with top-level
+    integers that fit 64 bits (Firestore's, so that every back end filters alike)."""
+    if data.get("id", doc_id) != doc_id:
+        raise ValueError(f"document {doc_id!r} has another id in its data: {data['id']!r}")
+    for key, value in data.items():
+        if isinstance(value, int) and value not in _INT64:
+            raise ValueError(f"field {key!r} of {doc_id!r}: integers must fit in 64 bits")
+    dumps(data)  # refuses what is not JSON (NaN, say), as the SQLite adapter does
+    return {key: value for key, value in data.items() if key != "id"}
+
+
+def check_count(writes: Sequence[Write]) -> Sequence[Write]:
+    if len(writes) > MAX_WRITES:
+        raise ValueError(
+            f"{len(writes)} writes in one commit; at most {MAX_WRITES} (Firestore's limit)"
+        )
+    return writes
+
+
+def check_query(where: Sequence[Where], order_by: str, limit: int) -> None:
+    """What every back end can answer: top-level fields; a range only on the field the
+    query is ordered by (Firestore's rule); null only with ==."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    if order_by != "id" and not FIELD.fullmatch(order_by):
+        raise ValueError(f"cannot order by {order_by!r}: 'id' or a field [A-Za-z][A-Za-z0-9_]*")
+    for w in where:
+        if not FIELD.fullmatch(w.field) or w.field == "id":
+            raise ValueError(f"cannot filter on {w.field!r}: a field [A-Za-z][A-Za-z0-9_]*")
+        if w.op not in _OPS:
+            raise ValueError(f"unknown operator {w.op!r}")
+        if w.op in RANGE_OPS and w.field != order_by:
+            raise ValueError(f"a range on {w.field!r} needs order_by={w.field!r}")
+        if w.value is None and w.op != "==":
+            raise ValueError("null can only be compared with ==")
+        if isinstance(w.value, float) and not math.isfinite(w.value):
+            raise ValueError(f"cannot compare with {w.value}")
+
+
+def encode_cursor(order_by: str, last: Document) -> str:
+    after = [last["id"]] if order_by == "id" else [last[order_by], last["id"]]
+    return dumps({"order_by": order_by, "after": after})
+
+
+def decode_cursor(cursor: str | None, order_by: str) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        decoded = json.loads(cursor)
+        if decoded["order_by"] == order_by:
+            return list(decoded["after"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise InvalidCursor(f"not a cursor of a query ordered by {order_by!r}: {cursor!r}")
+
+
+def dumps(data: Document) -> str:
+    return json.dumps(data, ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,435 @@
+"""The embedded `SnapshotStore`: three tables in the event store's SQLite file.
+
+    snapshot_docs(collection, generation, doc_id, data)      data: the JSON object, no id
+    snapshot_positions(projection, generation, stream_id, version, state)
+    snapshot_generations(projection, active, building)      no row: generation 1 active
+
+`commit` is one write transaction through the file's shared writer (`database.py`:
+concurrent projectors, and the event store and the bus of the process, share its
+fsyncs): check the generation is live and the position is where the caller
+expects, apply the writes, store the position. Reads use their own connections (WAL
+readers never wait for the writer) and resolve the active generation in the same
+statement as the read, so a read sees one generation, never a mix.
+
+Queries: the primary key makes one collection's generation a contiguous range of the
+table, in id order, so ordering by id seeks to the cursor and reads one page. A field
+that a query filters or orders by gets an expression index the first time one does
+(Firestore indexes every field; SQLite can use an index on `json_extract` only if it
+has one): (collection, generation, kind of value, value, id) over the documents where
+the field is a scalar. The first equality filter's index drives a query, else the order
+field's, so a page costs about its own size, or the matches of its equality filter when
+it orders by another field (they are sorted then). On 30,000 sessions: 0.2-0.5 ms a
+page; 18 ms when 7,500 matches of `state == OPEN` are sorted by `started_at`.
+
+Values order as on Firestore, whatever their type: null < booleans < numbers <
+strings. A filter matches values of its own type only; ordering by a field leaves out
+documents where it is missing or not a scalar.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters.snapshot_rules import (
+    check_count,
+    check_doc_id,
+    check_document,
+    check_name,
+    check_query,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+)
+from adapters.sqlite.database import Readers, open_writer
+from contracts.ports.snapshots import (
+    Delete,
+    Document,
+    Listener,
+    Page,
+    Position,
+    PositionMoved,
+    Put,
+    Where,
+    Write,
+)
+from contracts.streams import check_stream_id
+
+log = structlog.get_logger(__name__)
+
+_DELETE_BATCH = 1000
+_ACTIVE = "coalesce((SELECT active FROM snapshot_generations WHERE projection = ?), 1)"
+
+
+class SqliteSnapshotStore:
+    def __init__(self, path: str | Path, owners: Mapping[str, str]) -> None:
+        self._owners = {c: p for c, p in owners.items() if check_name(c) and check_name(p)}
+        self._writer = open_writer(path)
+        self._readers = Readers(path)
+        with self._readers.connection() as reader:
+            indexes = reader.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")
+            prefix = _index_name("")
+            self._indexed = {
+                bytes.fromhex(name.removeprefix(prefix)).decode()
+                for (name,) in indexes
+                if name.startswith(prefix)
+            }
+        self._listeners: dict[int, Listener] = {}
+        self._listener_ids = count()
+        self._listeners_lock = threading.Lock()
+
+    # -- projecting --------------------------------------------------------------
+
+    def position(self, projection: str, generation: int, stream_id: str) -> Position | None:
+        self._check_projection(projection)
+        with self._readers.connection() as reader:
+            row = reader.execute(
+                "SELECT version, state FROM snapshot_positions "
+                "WHERE projection = ? AND generation = ? AND stream_id = ?",
+                (projection, generation, check_stream_id(stream_id)),
+            ).fetchone()
+        return None if row is None else Position(row[0], json.loads(row[1]))
+
+    def commit(
+        self,
+        projection: str,
+        generation: int,
+        stream_id: str,
+        expected: int,
+        position: Position,
+        writes: Sequence[Write],
+    ) -> None:
+        self._check_projection(projection)
+        check_stream_id(stream_id)
+        if expected < 0:
+            raise ValueError(f"expected must be >= 0, not {expected}")
+        encoded = [self._encode(projection, write) for write in check_count(writes)]
+        state = dumps(position.state)
+
+        def run(connection: sqlite3.Connection) -> bool:
+            active, building = _generation(connection, projection)
+            if generation not in (active, building):
+                raise ValueError(
+                    f"generation {generation} of {projection!r} is neither active ({active}) "
+                    f"nor being rebuilt ({building}); read generations() again"
+                )
+            row = connection.execute(
+                "SELECT version FROM snapshot_positions "
+                "WHERE projection = ? AND generation = ? AND stream_id = ?",
+                (projection, generation, stream_id),
+            ).fetchone()
+            if (row[0] if row else 0) != expected:
+                raise PositionMoved(
+                    f"{projection!r} (generation {generation}) is at version "
+                    f"{row[0] if row else 0} of {stream_id!r}, not {expected}"
+                )
+            for write, data in encoded:
+                _apply(connection, generation, write, data)
+            connection.execute(
+                "INSERT INTO snapshot_positions VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET version = excluded.version, state = excluded.state",
+                (projection, generation, stream_id, position.version, state),
+            )
+            return generation == active
+
+        if self._writer.run(run):
+            self._notify(dict.fromkeys(write.collection for write in writes))
+
+    # -- generations -------------------------------------------------------------
+
+    def generations(self) -> Mapping[str, tuple[int, int | None]]:
+        with self._readers.connection() as reader:
+            rows = reader.execute("SELECT projection, active, building FROM snapshot_generations")
+            stored = {projection: (active, building) for projection, active, building in rows}
+        return {**{p: (1, None) for p in self._owners.values()}, **stored}
+
+    def begin_rebuild(self, projection: str) -> int:
+        """A rebuild already under way is abandoned: its generation is dropped with the
+        other old ones when a newer one is activated."""
+        self._check_projection(projection)
+
+        def run(connection: sqlite3.Connection) -> int:
+            active, building = _generation(connection, projection)
+            new = max(active, building or 0) + 1
+            _set_generation(connection, projection, active, new)
+            return new
+
+        return self._writer.run(run)
+
+    def activate(self, projection: str, generation: int) -> None:
+        """Switch in one transaction, then drop every older generation in batches of
+        `_DELETE_BATCH` rows, each a transaction of its own so writers are not held up.
+        Activating the active generation again switches nothing and finishes a cleanup
+        that was interrupted."""
+        self._check_projection(projection)
+
+        def switch(connection: sqlite3.Connection) -> bool:
+            active, building = _generation(connection, projection)
+            if generation == active:
+                return False
+            if generation != building:
+                raise ValueError(
+                    f"generation {generation} of {projection!r} is not being rebuilt "
+                    f"(active {active}, rebuilding {building}); begin_rebuild first"
+                )
+            _set_generation(connection, projection, generation, None)
+            return True
+
+        if self._writer.run(switch):
+            self._notify(self._collections(projection))
+        for collection in self._collections(projection):
+            self._drop_before("snapshot_docs", "collection", "doc_id", collection, generation)
+        self._drop_before("snapshot_positions", "projection", "stream_id", projection, generation)
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, collection: str, doc_id: str) -> Document | None:
+        projection = self._projection(collection)
+        with self._readers.connection() as reader:
+            row = reader.execute(
+                "SELECT data FROM snapshot_docs "
+                f"WHERE collection = ? AND generation = {_ACTIVE} AND doc_id = ?",
+                (collection, projection, check_doc_id(doc_id)),
+            ).fetchone()
+        return None if row is None else {**json.loads(row[0]), "id": doc_id}
+
+    def query(
+        self,
+        collection: str,
+        where: Sequence[Where] = (),
+        order_by: str = "id",
+        descending: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        projection = self._projection(collection)
+        check_query(where, order_by, limit)
+        after = decode_cursor(cursor, order_by)
+        self._index({w.field for w in where} | ({order_by} - {"id"}))
+        rows: list[tuple[str, str]] = []
+        with self._readers.connection() as reader:
+            reader.execute("BEGIN")  # one snapshot for every segment
+            try:
+                for sql, params in _segments(where, order_by, descending, after):
+                    bound = [collection, projection, *params, limit + 1 - len(rows)]
+                    rows += reader.execute(sql, bound).fetchall()
+                    if len(rows) > limit:
+                        break
+            finally:
+                reader.execute("COMMIT")
+        documents = [{**json.loads(data), "id": doc_id} for doc_id, data in rows[:limit]]
+        more = len(rows) > limit
+        return Page(documents, encode_cursor(order_by, documents[-1]) if more else None)
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Called in the committing thread, after the commit is durable, for each
+        collection whose active generation it wrote (and for every collection of a
+        projection when `activate` switches it)."""
+        with self._listeners_lock:
+            key = next(self._listener_ids)
+            self._listeners[key] = listener
+
+        def stop() -> None:
+            with self._listeners_lock:
+                self._listeners.pop(key, None)
+
+        return stop
+
+    def close(self) -> None:
+        self._readers.close()
+        self._writer.close()
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _index(self, fields: set[str]) -> None:
+        """Index the fields a query uses, the first time one does (a write, and on a
+        large file a pause of writers while SQLite builds it)."""
+        for field in sorted(fields - self._indexed):
+            self._writer.run(partial(_create_index, field))
+            self._indexed.add(field)
+
+    def _notify(self, collections: Iterable[str]) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners.values())
+        for collection in collections:
+            for listener in listeners:
+                try:
+                    listener(collection)
+                except Exception:
+                    log.exception("snapshot listener failed", collection=collection)
+
+    def _drop_before(self, table: str, owner: str, key: str, name: str, generation: int) -> None:
+        batch = (
+            f"DELETE FROM {table} WHERE ({owner}, generation, {key}) IN ("
+            f"SELECT {owner}, generation, {key} FROM {table} "
+            f"WHERE {owner} = ? AND generation < ? LIMIT {_DELETE_BATCH})"
+        )
+        while self._writer.run(lambda c: c.execute(batch, (name, generation)).rowcount):
+            pass
+
+    def _encode(self, projection: str, write: Write) -> tuple[Write, Document | None]:
+        if self._projection(write.collection) != projection:
+            raise ValueError(
+                f"collection {write.collection!r} belongs to {self._owners[write.collection]!r}"
+                f", not {projection!r}"
+            )
+        check_doc_id(write.doc_id)
+        if isinstance(write, Delete):
+            return write, None
+        return write, check_document(write.doc_id, write.data)
+
+    def _projection(self, collection: str) -> str:
+        try:
+            return self._owners[collection]
+        except KeyError:
+            raise ValueError(f"unknown collection {collection!r}: not in owners") from None
+
+    def _check_projection(self, projection: str) -> None:
+        if projection not in self._owners.values():
+            raise ValueError(f"unknown projection {projection!r}: it owns no collection")
+
+    def _collections(self, projection: str) -> list[str]:
+        return [c for c, p in self._owners.items() if p == projection]
+
+
+def _generation(connection: sqlite3.Connection, projection: str) -> tuple[int, int | None]:
+    row = connection.execute(
+        "SELECT active, building FROM snapshot_generations WHERE projection = ?", (projection,)
+    ).fetchone()
+    return (1, None) if row is None else (row[0], row[1])
+
+
+def _set_generation(
+    connection: sqlite3.Connection, projection: str, active: int, building: int | None
+) -> None:
+    connection.execute(
+        "INSERT INTO snapshot_generations VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET "
+        "active = excluded.active, building = excluded.building",
+        (projection, active, building),
+    )
+
+
+def _apply(
+    connection: sqlite3.Connection, generation: int, write: Write, data: Document | None
+) -> None:
+    key = (write.collection, generation, write.doc_id)
+    if isinstance(write, Delete) or data is None:
+        connection.execute(
+            "DELETE FROM snapshot_docs WHERE collection = ? AND generation = ? AND doc_id = ?", key
+        )
+        return
+    if isinstance(write, Put) and write.merge:
+        row = connection.execute(
+            "SELECT data FROM snapshot_docs WHERE collection = ? AND generation = ? AND doc_id = ?",
+            key,
+        ).fetchone()
+        data = {**(json.loads(row[0]) if row else {}), **data}
+    connection.execute(
+        "INSERT INTO snapshot_docs VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO UPDATE SET data = excluded.data",
+        (*key, dumps(data)),
+    )
+
+
+# -- queries ---------------------------------------------------------------------
+
+
+def _kind(value: object) -> int:
+    """The rank of a value's type in the order of values: null, bool, number, string."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return 1
+    return 2 if isinstance(value, int | float) else 3
+
+
+def _kind_sql(field: str) -> str:
+    return (
+        f"CASE json_type(data, '$.{field}') WHEN 'null' THEN 0 WHEN 'false' THEN 1 "
+        "WHEN 'true' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 END"
+    )
+
+
+def _value_sql(field: str) -> str:
+    """Never NULL for a scalar (null compares as 0 within its kind), so that row values
+    compare."""
+    return f"ifnull(json_extract(data, '$.{field}'), 0)"
+
+
+def _index_name(field: str) -> str:
+    """Hex, because SQLite names are case-insensitive and fields are not; versioned,
+    because a query names its index and must find the expressions it uses."""
+    return f"snapshot_docs_v1_by_{field.encode().hex()}"
+
+
+def _index_sql(field: str) -> str:
+    """An index of one field's values in every collection, like Firestore's automatic
+    single-field index: (collection, generation, kind, value, id), where scalar."""
+    kind = _kind_sql(field)
+    return (
+        f"CREATE INDEX IF NOT EXISTS {_index_name(field)} ON snapshot_docs "
+        f"(collection, generation, {kind}, {_value_sql(field)}, doc_id) WHERE {kind} IS NOT NULL"
+    )
+
+
+def _create_index(field: str, connection: sqlite3.Connection) -> None:
+    connection.execute(_index_sql(field))
+
+
+Segment = tuple[str, list[Any]]
+
+
+def _segments(
+    where: Sequence[Where], order_by: str, descending: bool, after: list[Any] | None
+) -> list[Segment]:
+    """The statements of one page, run in turn until the page is full.
+
+    Field names are checked against `FIELD`, so they are safe in the SQL text, where
+    they must be for the expressions to match their index's. The first equality filter's
+    index drives the query (its cost grows with its matches, not with the collection),
+    else the order field's, else the primary key. A cursor on a field seeks within the
+    kind of its value, then goes on through the next kinds: SQLite cannot seek an
+    expression index with a row value that spans the kind."""
+    bigger, direction = ("<", " DESC") if descending else (">", "")
+    conditions, params = ["collection = ?", f"generation = {_ACTIVE}"], []
+    for w in where:
+        conditions.append(f"{_kind_sql(w.field)} = {_kind(w.value)}")
+        if w.value is not None:
+            conditions.append(f"{_value_sql(w.field)} {'=' if w.op == '==' else w.op} ?")
+            params.append(w.value)
+    equal = next((w.field for w in where if w.op == "=="), None)
+    source = "snapshot_docs" + (f" INDEXED BY {_index_name(equal)}" if equal else "")
+
+    def segment(more: list[str], more_params: list[Any], keys: list[str]) -> Segment:
+        order = ", ".join(key + direction for key in keys)
+        sql = f"SELECT doc_id, data FROM {source} WHERE {' AND '.join(conditions + more)}"
+        return f"{sql} ORDER BY {order} LIMIT ?", params + more_params
+
+    if order_by == "id":
+        return [segment([f"doc_id {bigger} ?"] if after else [], after or [], ["doc_id"])]
+    kind, value = _kind_sql(order_by), _value_sql(order_by)
+    # A filter on the order field fixes its kind; naming the kind in ORDER BY then makes
+    # SQLite sort instead of walking the index.
+    one_kind = any(w.field == order_by for w in where)
+    if after is None:
+        if one_kind:
+            return [segment([], [], [value, "doc_id"])]
+        return [segment([f"{kind} IS NOT NULL"], [], [kind, value, "doc_id"])]
+    at, after_kind = (0 if after[0] is None else after[0]), _kind(after[0])
+    same_kind = [
+        f"{kind} = {after_kind}",
+        f"{value} {bigger}= ?",
+        f"({value}, doc_id) {bigger} (?, ?)",
+    ]
+    within = segment(same_kind, [at, at, after[1]], [value, "doc_id"])
+    if one_kind:
+        return [within]
+    return [within, segment([f"{kind} {bigger} {after_kind}"], [], [kind, value, "doc_id"])]
