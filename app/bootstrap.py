@@ -12,6 +12,7 @@ from contracts.ports.channel import Channel
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
 from contracts.ports.responder import Responder
+from contracts.ports.snapshots import SnapshotStore
 from contracts.ports.vault import Vault
 from domain.flood import FloodPolicy
 from domain.policy import ConversationPolicy
@@ -19,15 +20,31 @@ from workers.services import WorkerServices
 
 
 def open_event_store(settings: Settings) -> EventStore:
+    """The store, counting what it appends (`/metrics`)."""
+    from app.telemetry import InstrumentedStore
+
     if settings.backend is Backend.EMBEDDED:
         from adapters.sqlite.eventstore import SqliteEventStore
 
-        return SqliteEventStore(settings.sqlite_path)
+        return InstrumentedStore(SqliteEventStore(settings.sqlite_path))
     from google.cloud import firestore
 
     from adapters.firestore.eventstore import FirestoreEventStore
 
-    return FirestoreEventStore(firestore.Client(project=settings.gcp_project))
+    return InstrumentedStore(FirestoreEventStore(firestore.Client(project=settings.gcp_project)))
+
+
+def open_snapshots(settings: Settings) -> SnapshotStore:
+    from projections.catalogue import OWNERS
+
+    if settings.backend is Backend.EMBEDDED:
+        from adapters.sqlite.snapshots import SqliteSnapshotStore
+
+        return SqliteSnapshotStore(settings.sqlite_path, OWNERS)
+    from adapters.firestore.snapshots import FirestoreSnapshotStore
+    from google.cloud import firestore
+
+    return FirestoreSnapshotStore(firestore.Client(project=settings.gcp_project), OWNERS)
 
 
 def open_operators(settings: Settings) -> OperatorDirectory:
@@ -134,12 +151,14 @@ def open_channel(settings: Settings) -> Channel:
 def worker_services(
     settings: Settings, store: EventStore, bus: Bus, vault: Vault
 ) -> WorkerServices:
+    from app.telemetry import InstrumentedChannel, InstrumentedResponder
+
     return WorkerServices(
         store=store,
         bus=bus,
         vault=vault,
-        responder=open_responder(settings),
-        channel=open_channel(settings),
+        responder=InstrumentedResponder(open_responder(settings)),
+        channel=InstrumentedChannel(open_channel(settings)),
         clock=partial(datetime.now, UTC),
         policy=conversation_policy(settings),
         default_line=settings.whatsapp_phone_number_id,

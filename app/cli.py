@@ -13,6 +13,7 @@ from rich.table import Table
 from app.bootstrap import open_event_store
 from app.cli_keys import keys_app
 from app.cli_operators import operators_app
+from app.cli_projections import projections_app, projector
 from app.cli_simulate import simulate
 from app.logging import configure_logging
 from app.settings import Settings
@@ -25,6 +26,8 @@ events_app = typer.Typer(help="Look at the event store.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(operators_app, name="operators")
 app.add_typer(keys_app, name="keys")
+app.add_typer(projections_app, name="projections")
+app.command("projector")(projector)
 app.command("simulate")(simulate)
 console = Console()
 

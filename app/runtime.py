@@ -10,18 +10,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.telemetry import instrumented_handler, projection_lag
 from contracts.envelope import EventEnvelope
-from contracts.ports.bus import Consumer
+from contracts.ports.bus import Bus, Consumer
+from contracts.ports.eventstore import EventStore
+from contracts.ports.snapshots import SnapshotStore
 from contracts.topics import (
     COMMANDS_SUBSCRIPTION,
     CONVERSATION_SUBSCRIPTION,
+    PROJECTOR_SUBSCRIPTION,
     SENDER_SUBSCRIPTION,
     SUBSCRIPTIONS,
 )
+from projections.projector import Projector
 from workers.commands import CommandWorker
 from workers.conversation import ConversationWorker
 from workers.sender import OutboundSender
 from workers.services import WorkerServices
+
+PROJECTOR_IN_FLIGHT = 8
 
 
 class WorkerKind(StrEnum):
@@ -52,20 +59,27 @@ _SPECS = {
 }
 
 
-def declare_all(services: WorkerServices) -> None:
+def declare_all(bus: Bus) -> None:
     for subscription, topic in SUBSCRIPTIONS.items():
-        services.bus.declare(topic, subscription)
+        bus.declare(topic, subscription)
+
+
+def start_projector(store: EventStore, bus: Bus, snapshots: SnapshotStore) -> Consumer:
+    """The live projector on the `events` topic."""
+    declare_all(bus)
+    handler = instrumented_handler(PROJECTOR_SUBSCRIPTION, Projector(store, snapshots).handle)
+    return bus.subscribe(PROJECTOR_SUBSCRIPTION, projection_lag(handler), PROJECTOR_IN_FLIGHT)
 
 
 def start_workers(
     services: WorkerServices, kinds: Iterable[WorkerKind] = WorkerKind, concurrency: int = 128
 ) -> list[Consumer]:
     """Declare every topic and subscription, then consume those of `kinds`."""
-    declare_all(services)
+    declare_all(services.bus)
     consumers = []
     for kind in kinds:
         spec = _SPECS[kind]
-        handler = spec.make(services)
+        handler = instrumented_handler(spec.subscription, spec.make(services))
         consumers.append(
             services.bus.subscribe(spec.subscription, handler, spec.max_in_flight(concurrency))
         )

@@ -13,12 +13,14 @@ from app.bootstrap import (
     open_bus,
     open_event_store,
     open_operators,
+    open_snapshots,
     open_vault,
     worker_services,
 )
 from app.dev_secrets import resolve_secrets
-from app.runtime import declare_all, start_workers
+from app.runtime import declare_all, start_projector, start_workers
 from app.settings import Settings
+from app.telemetry import watch_dead_letters
 from contracts.operators import Role
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
@@ -46,11 +48,14 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
     store, bus, vault = open_event_store(settings), open_bus(settings), open_vault(settings)
     operators = open_operators(settings)
     clock = partial(datetime.now, UTC)
+    snapshots = open_snapshots(settings)
+    watch_dead_letters(bus)
     workers = worker_services(settings, store, bus, vault)
     if with_workers:
         start_workers(workers, concurrency=settings.worker_concurrency)
+        start_projector(store, bus, snapshots)
     else:
-        declare_all(workers)
+        declare_all(bus)
     services = IngressServices(
         store=store,
         bus=bus,
@@ -60,6 +65,7 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
         whatsapp_verify_token=secrets.whatsapp_verify_token,
         whatsapp_app_secret=secrets.whatsapp_app_secret.encode(),
         ready_checks=(partial(_event_store_answers, store),),
+        snapshots=snapshots,
     )
     base = f"http://{host}:{port}"
     token = first_admin_token(operators)
@@ -82,4 +88,5 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
                     access_log=False)  # fmt: skip
     finally:
         bus.close()
+        snapshots.close()
         store.close()

@@ -203,6 +203,9 @@ class MessageStatus(StrEnum):
     READ = "READ"
     FAILED = "FAILED"
     UNKNOWN = "UNKNOWN"
+    """The send may or may not have reached WhatsApp: for an operator to check."""
+    SUPPRESSED = "SUPPRESSED"
+    """Claimed, then stopped by the gate before its send started: never sent."""
 
 
 WhatsAppStatus = Literal[

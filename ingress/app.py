@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
 
-from ingress import operator_api, webhook
+from ingress import live, operator_api, read_api, webhook
 from ingress.services import IngressServices
 
 
@@ -18,6 +19,9 @@ def create_app(services: IngressServices) -> FastAPI:
     )
     app.state.services = services
     app.include_router(operator_api.router)
+    app.include_router(read_api.router)
+    app.include_router(live.router)
+    app.mount("/metrics", make_asgi_app())  # Prometheus text format
     app.include_router(webhook.router)
 
     @app.get("/healthz", tags=["operations"])

@@ -10,6 +10,7 @@ from datetime import datetime
 from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
 from contracts.ports.operators import OperatorDirectory
+from contracts.ports.snapshots import SnapshotStore
 from contracts.ports.vault import Vault
 from contracts.topics import COMMANDS_TOPIC, INBOUND_TOPIC
 
@@ -27,3 +28,5 @@ class IngressServices:
     whatsapp_app_secret: bytes
     ready_checks: tuple[Callable[[], None], ...] = ()
     """Each raises when its back end is unreachable (GET /readyz)."""
+    snapshots: SnapshotStore | None = None
+    """What the read API serves; without it the read endpoints answer 503."""

@@ -27,6 +27,7 @@ from contracts.ports.bus import Bus, Consumer
 from contracts.ports.channel import Channel
 from contracts.ports.eventstore import EventStore
 from contracts.ports.responder import Responder
+from contracts.ports.snapshots import SnapshotStore
 from contracts.ports.vault import Vault
 from contracts.snapshots.command import Command
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream
@@ -77,6 +78,8 @@ class Pipeline:
     policy: ConversationPolicy
     clock: Callable[[], datetime] = field(default=partial(datetime.now, UTC))
     consumers: list[Consumer] = field(default_factory=list)
+    snapshots: SnapshotStore | None = None
+    """With snapshots, `running` also runs the live projector."""
 
     @property
     def services(self) -> WorkerServices:
@@ -191,6 +194,10 @@ def running(pipeline: Pipeline, concurrency: int = 32) -> Iterator[Pipeline]:
     from app.runtime import start_workers
 
     pipeline.consumers = start_workers(pipeline.services, concurrency=concurrency)
+    if pipeline.snapshots is not None:
+        from app.runtime import start_projector
+
+        pipeline.consumers.append(start_projector(pipeline.store, pipeline.bus, pipeline.snapshots))
     try:
         yield pipeline
     finally:

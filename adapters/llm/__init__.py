@@ -1,1 +1,2 @@
-"""The `Responder` adapters: `rules` (offline, deterministic) and `openai` (any OpenAI-compatible endpoint)."""
+"""The `Responder` adapters: `rules` (offline, deterministic) and `openai` (any
+OpenAI-compatible endpoint)."""

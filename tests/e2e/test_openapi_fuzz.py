@@ -35,12 +35,14 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.transport.prepare import get_exclude_headers
 
+from adapters.sqlite.snapshots import SqliteSnapshotStore
 from contracts.operators import Role
 from contracts.streams import deadletter_stream
 from ingress.app import create_app
 from ingress.services import COMMANDS_TOPIC, INBOUND_TOPIC, IngressServices
 from ingress.signature import HEADER, signature_header
 from ingress.webhook import PATH
+from projections.catalogue import OWNERS
 from tests.backends import Backend
 from tests.e2e.live_server import serving
 
@@ -53,8 +55,10 @@ CHECKS = [
     response_schema_conformance,
 ]
 EXAMPLES_PER_OPERATION = 50
-OPERATIONS = 7
+OPERATIONS = 16
 """What the app serves today; a route added or lost must be seen here, not skipped."""
+ENDLESS = {"GET /api/stream"}
+"""Answers with a stream that does not end: fuzzed in tests/e2e/test_read_api.py."""
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -72,23 +76,26 @@ class Target:
         for result in schema.get_all_operations():
             if not isinstance(result, Ok):
                 raise result.err()
-            operations.append(result.ok())
+            if result.ok().label not in ENDLESS:
+                operations.append(result.ok())
         return operations
 
 
 @pytest.fixture
 def target(backend: Backend) -> Iterator[Target]:
     store, bus = backend.event_store(), backend.bus()
+    snapshots = SqliteSnapshotStore(backend.sqlite_path, OWNERS)
     for topic in (INBOUND_TOPIC, COMMANDS_TOPIC):
         bus.declare(topic)
     services = IngressServices(
         store=store, bus=bus, vault=backend.vault(), operators=backend.operators(),
         clock=lambda: datetime.now(UTC), whatsapp_verify_token="fuzz-verify",
-        whatsapp_app_secret=SECRET,
+        whatsapp_app_secret=SECRET, snapshots=snapshots,
     )  # fmt: skip
     with serving(create_app(services)) as base_url:
         yield Target(services, base_url, services.operators.add("fuzz-admin", Role.ADMIN))
     bus.close()
+    snapshots.close()
     store.close()
 
 

@@ -1,0 +1,127 @@
+"""`messages/{session_id}:{seq}`: the message log the console shows, one entry per
+inbound message and per outbound claimed, keyed by the session-stream version that
+created it (stable across rebuilds). An outbound's entry follows its status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from contracts.envelope import Actor
+from contracts.events import (
+    MessageReceived,
+    MessageStatusUpdated,
+    OutboundClaimed,
+    OutboundFailed,
+    OutboundKind,
+    OutboundOutcomeUnknown,
+    OutboundSent,
+    OutboundSuppressed,
+)
+from contracts.ports.snapshots import Document, Put, Write
+from contracts.snapshots.messages import MessageLogEntry, StatusChange
+from contracts.streams import StreamKind, stream_kind
+from contracts.vocabulary import Direction, MessageStatus, MessageType
+from projections.projection import Recorded
+
+MESSAGES = "messages"
+
+_ACTOR_OF = {
+    OutboundKind.REPLY: Actor.LLM,
+    OutboundKind.FLOOD_WARNING: Actor.SYSTEM,
+    OutboundKind.OPERATOR: Actor.HUMAN,
+}
+
+
+def message_id(session_id: str, seq: int) -> str:
+    """Sorts in conversation order."""
+    return f"{session_id}:{seq:08d}"
+
+
+class MessagesProjection:
+    name = "messages"
+    collections = (MESSAGES,)
+
+    def handles(self, stream_id: str) -> bool:
+        return stream_kind(stream_id) == StreamKind.SESSION
+
+    def fold(
+        self, state: Document, events: Sequence[Recorded], now: datetime
+    ) -> tuple[Document, list[Write]]:
+        """The state maps each outbound id to its entry, as last written."""
+        changed: dict[str, MessageLogEntry] = {}  # document id -> entry
+        outbounds = dict(state)
+        for recorded in events:
+            entry = _entry(recorded, outbounds, changed)
+            if entry is None:
+                continue
+            changed[message_id(entry.session_id, entry.seq)] = entry
+            if entry.outbound_id is not None:
+                outbounds[entry.outbound_id] = entry
+        stamp = now.isoformat()
+        writes: list[Write] = []
+        for doc_id, entry in changed.items():
+            data = entry.model_dump(mode="json")
+            if entry.outbound_id is not None:
+                outbounds[entry.outbound_id] = data
+            writes.append(Put(MESSAGES, doc_id, {**data, "updated_at": stamp}))
+        return outbounds, writes
+
+
+def _entry(
+    recorded: Recorded, outbounds: dict[str, Any], changed: dict[str, MessageLogEntry]
+) -> MessageLogEntry | None:
+    """The entry `recorded` creates or changes, if any."""
+    envelope, event = recorded.envelope, recorded.event
+    session_id = envelope.stream_id.removeprefix("session-")
+    at = envelope.occurred_at
+    if isinstance(event, MessageReceived):
+        return MessageLogEntry(
+            session_id=session_id, seq=envelope.version, direction=Direction.IN,
+            type=event.type, body_sanitized=event.body_sanitized, actor=Actor.USER,
+            wa_message_ref=event.wa_message_ref, status=MessageStatus.RECEIVED,
+            media=event.media, location=event.location, reaction=event.reaction,
+            interactive=event.interactive, context=event.context,
+            correlation_id=envelope.correlation_id, created_at=at,
+        )  # fmt: skip
+    if isinstance(event, OutboundClaimed):
+        return MessageLogEntry(
+            session_id=session_id, seq=envelope.version, direction=Direction.OUT,
+            type=MessageType.TEXT, body_sanitized=event.text, actor=_ACTOR_OF[event.kind],
+            sent_by=event.by, outbound_id=event.outbound_id, status=MessageStatus.PENDING,
+            status_history=(StatusChange(status=MessageStatus.PENDING, at=at),),
+            correlation_id=envelope.correlation_id, created_at=at,
+        )  # fmt: skip
+    change = _status_change(event, at)
+    outbound_id = getattr(event, "outbound_id", None)
+    if change is None or outbound_id not in outbounds:
+        return None
+    known = outbounds[outbound_id]
+    entry = known if isinstance(known, MessageLogEntry) else MessageLogEntry.model_validate(known)
+    ref = event.wa_message_ref if isinstance(event, OutboundSent) else entry.wa_message_ref
+    return entry.model_copy(
+        update={
+            "status": change.status,
+            "status_history": (*entry.status_history, change),
+            "wa_message_ref": ref,
+        }
+    )
+
+
+def _status_change(event: object, at: datetime) -> StatusChange | None:
+    status: Any
+    code = None
+    if isinstance(event, OutboundSent):
+        status = MessageStatus.SENT
+    elif isinstance(event, MessageStatusUpdated):
+        status, code = event.status, event.error_code
+    elif isinstance(event, OutboundFailed):
+        status, code = MessageStatus.FAILED, event.error_code
+    elif isinstance(event, OutboundOutcomeUnknown):
+        status = MessageStatus.UNKNOWN
+    elif isinstance(event, OutboundSuppressed):
+        status = MessageStatus.SUPPRESSED
+    else:
+        return None
+    return StatusChange(status=status, at=at, error_code=code)

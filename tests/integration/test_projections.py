@@ -1,0 +1,229 @@
+"""The projections on each back end: what operators read after a real conversation,
+delivery in any order and any number of times giving the same snapshots, and a rebuild
+from the events giving, field by field, the snapshots the live projector built."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.llm.rules import RulesResponder
+from adapters.whatsapp.sandbox import SandboxChannel
+from contracts.commands import Close, PauseAll, ResumeAll, TakeOver
+from contracts.envelope import EventEnvelope
+from contracts.operators import Role
+from contracts.ports.eventstore import EventStore
+from contracts.ports.snapshots import SnapshotStore
+from contracts.vocabulary import SessionOutcome
+from projections.catalogue import OWNERS, PROJECTIONS
+from projections.projector import Projector
+from projections.rebuild import rebuild
+from projections.status import projection_status
+from tests.backends import Backend
+from tests.pipeline import FAST, Pipeline, eventually, pipeline_on, running
+
+Dump = dict[str, dict[str, dict[str, Any]]]
+
+
+def open_snapshots(backend: Backend) -> SnapshotStore:
+    if backend.kind == "sqlite":
+        from adapters.sqlite.snapshots import SqliteSnapshotStore
+
+        return SqliteSnapshotStore(backend.sqlite_path, OWNERS)
+    from google.cloud import firestore
+
+    from adapters.firestore.snapshots import FirestoreSnapshotStore
+
+    return FirestoreSnapshotStore(firestore.Client(project=backend.project), OWNERS)
+
+
+def dump(snapshots: SnapshotStore) -> Dump:
+    """Every document of every collection, without the projector's wall-clock stamp."""
+    found: Dump = {}
+    for collection in OWNERS:
+        documents: dict[str, dict[str, Any]] = {}
+        cursor: str | None = None
+        while True:
+            page = snapshots.query(collection, limit=200, cursor=cursor)
+            for document in page.documents:
+                documents[document["id"]] = {k: v for k, v in document.items() if k != "updated_at"}
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        found[collection] = documents
+    return found
+
+
+def all_events(store: EventStore) -> list[EventEnvelope]:
+    events: list[EventEnvelope] = []
+    cursor: str | None = None
+    while True:
+        page = store.read_all(cursor)
+        events += page.events
+        if page.cursor is None:
+            return events
+        cursor = page.cursor
+
+
+def caught_up(pipeline: Pipeline) -> bool:
+    assert pipeline.snapshots is not None
+    found = projection_status(pipeline.store, pipeline.snapshots, PROJECTIONS)
+    return all(status.behind == 0 for status in found)
+
+
+@pytest.fixture
+def pipeline(backend: Backend, tmp_path: Path) -> Iterator[Pipeline]:
+    channel = SandboxChannel(tmp_path / "outbox.jsonl")
+    with pipeline_on(backend, RulesResponder(), channel, FAST) as opened:
+        opened.snapshots = open_snapshots(opened.backend)
+        with running(opened):
+            yield opened
+        opened.snapshots.close()
+
+
+def test_a_conversation_reads_back_through_the_snapshots(pipeline: Pipeline) -> None:
+    assert pipeline.snapshots is not None
+    snapshots = pipeline.snapshots
+    pipeline.say("Olá")
+    session_id = pipeline.session_id()
+    pipeline.wait_for(session_id, "OutboundSent")
+    pipeline.say("Software sob medida")
+    pipeline.wait_for(session_id, "OutboundSent", count=2)
+    eventually(lambda: caught_up(pipeline), timeout=30, what="the projector to catch up")
+
+    session = snapshots.get("sessions", session_id)
+    assert session is not None
+    assert (session["inbound_count"], session["outbound_count"]) == (2, 2)
+    assert (session["mode"], session["lead_status"], session["state"]) == (
+        "LLM_ACTIVE", "QUALIFYING", "ACTIVE",
+    )  # fmt: skip
+    log = snapshots.query("messages", [], order_by="seq").documents
+    assert [(m["direction"], m["actor"]) for m in log] == [
+        ("IN", "USER"), ("OUT", "LLM"), ("IN", "USER"), ("OUT", "LLM"),
+    ]  # fmt: skip
+    assert all(m["status"] == "SENT" for m in log if m["direction"] == "OUT")
+    lead = snapshots.get("leads", session["lead_id"])
+    assert lead is not None
+    assert lead["service_interest"] == "CUSTOM_SOFTWARE"
+    assert lead["collected"]["service_interest"]["inferred"] is True
+
+
+def workload(pipeline: Pipeline, conversations: int, seed: int) -> None:
+    """Conversations of a few messages each, with takeovers, closes, a flood and a pause,
+    in a random order."""
+    rng = random.Random(seed)
+    phones = [f"+55119{rng.randrange(10**8):08d}" for _ in range(conversations)]
+    answers = ["Olá", "SaaS adaptável", "Acme", "Curitiba", "uns 40 mil", "em março", "humano"]
+    for turn in range(3):
+        for phone in phones:
+            pipeline.say(answers[turn + rng.randrange(3)], phone=phone)
+    for phone in rng.sample(phones, max(1, conversations // 5)):
+        session_id = pipeline.session_id(phone)
+        choices: list[TakeOver | Close] = [
+            TakeOver(target_session_id=session_id, reason="teste"),
+            Close(target_session_id=session_id, reason="teste", outcome=SessionOutcome.OTHER),
+        ]
+        command = rng.choice(choices)
+        pipeline.decided(pipeline.command(command))
+    pipeline.decided(pipeline.command(PauseAll(reason="incidente"), by="root", role=Role.ADMIN))
+    for n in range(12):
+        pipeline.say(f"spam {n % 3}", phone=phones[0])
+    pipeline.decided(pipeline.command(ResumeAll(reason="ok"), by="root", role=Role.ADMIN))
+
+
+@pytest.mark.timeout(600)
+def test_a_rebuild_equals_the_live_snapshots_field_by_field(pipeline: Pipeline) -> None:
+    assert pipeline.snapshots is not None
+    conversations = 200 if pipeline.backend.kind == "sqlite" else 12
+    workload(pipeline, conversations, seed=11)
+    quiet(pipeline.store, timeout=300)
+    eventually(lambda: caught_up(pipeline), timeout=300, what="the projector to catch up")
+    live = dump(pipeline.snapshots)
+
+    rebuilt = rebuild(pipeline.store, pipeline.snapshots, PROJECTIONS)
+
+    assert rebuilt.events == pipeline.store.count()
+    assert set(rebuilt.generations.values()) == {2}
+    again = dump(pipeline.snapshots)
+    assert again.keys() == live.keys()
+    for collection in live:
+        assert again[collection] == live[collection], collection
+    assert len(live["sessions"]) >= conversations
+    assert any(m["status"] == "SUPPRESSED" or m["actor"] == "SYSTEM"
+               for m in live["messages"].values()) or live["decision_audit"]  # fmt: skip
+
+
+# --- delivery in any order, any number of times ------------------------------------------
+
+
+@pytest.fixture
+def recorded(backend: Backend, tmp_path: Path) -> Iterator[tuple[Backend, list[EventEnvelope]]]:
+    """A small workload's events, recorded on `backend` (live projector not running)."""
+    channel = SandboxChannel(tmp_path / "outbox.jsonl")
+    with pipeline_on(backend, RulesResponder(), channel, FAST) as opened:
+        with running(opened):
+            workload(opened, conversations=4, seed=5)
+            quiet(opened.store)
+        yield opened.backend, all_events(opened.store)
+
+
+def quiet(store: EventStore, for_s: float = 1.5, timeout: float = 60) -> None:
+    """Wait until nothing has been appended for `for_s` seconds."""
+    deadline, last, since = time.monotonic() + timeout, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = store.count()
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= for_s:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the workers never went quiet")
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_reordered_and_redelivered_events_give_the_same_snapshots(
+    recorded: tuple[Backend, list[EventEnvelope]], tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+) -> None:  # fmt: skip
+    backend, events = recorded
+    store = backend.event_store()
+    in_order = _projected(backend, store, events, tmp_path_factory, "in-order")
+    shuffled = data.draw(st.permutations(events), label="delivery order")
+    repeats = data.draw(st.lists(st.sampled_from(events), max_size=len(events)), label="again")
+    delivered = list(shuffled) + repeats
+    random.Random(len(repeats)).shuffle(delivered)
+
+    reordered = _projected(backend, store, delivered, tmp_path_factory, "reordered")
+    store.close()
+
+    assert reordered == in_order
+
+
+def _projected(
+    backend: Backend, store: EventStore, deliveries: list[EventEnvelope],
+    tmp_path_factory: pytest.TempPathFactory, name: str,
+) -> Dump:  # fmt: skip
+    """What a fresh projector makes of `deliveries`, in that order."""
+    if backend.kind == "sqlite":
+        snapshots_backend = replace(
+            backend, sqlite_path=str(tmp_path_factory.mktemp(name) / "snapshots.db")
+        )
+    else:
+        snapshots_backend = replace(backend, project=f"sbt-{uuid.uuid4().hex[:12]}")
+    snapshots = open_snapshots(snapshots_backend)
+    projector = Projector(store, snapshots)
+    for envelope in deliveries:
+        projector.handle(envelope)
+    found = dump(snapshots)
+    snapshots.close()
+    return found
