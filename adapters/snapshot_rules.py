@@ -12,8 +12,8 @@ from typing import Any
 
 from contracts.ports.snapshots import Document, InvalidCursor, Where, Write
 
-MAX_WRITES = 499
-"""Firestore's 500 writes per transaction, less the position's."""
+MAX_WRITES = 500
+"""Firestore's writes per transaction: documents and positions together."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -52,14 +52,18 @@ def check_document(doc_id: str, data: Document) -> Document:
     for key, value in data.items():
         if isinstance(value, int) and value not in _INT64:
             raise ValueError(f"field {key!r} of {doc_id!r}: integers must fit in 64 bits")
-    dumps(data)  # refuses what is not JSON (NaN, say), as the SQLite adapter does
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"field {key!r} of {doc_id!r}: {value} is not JSON")
+    # nested values that are not JSON are refused when the document is encoded
     return {key: value for key, value in data.items() if key != "id"}
 
 
-def check_count(writes: Sequence[Write]) -> Sequence[Write]:
-    if len(writes) > MAX_WRITES:
+def check_count(writes: Sequence[Write], positions: int = 1) -> Sequence[Write]:
+    """At most `MAX_WRITES` writes, counting the positions stored with them."""
+    if len(writes) + positions > MAX_WRITES:
         raise ValueError(
-            f"{len(writes)} writes in one commit; at most {MAX_WRITES} (Firestore's limit)"
+            f"{len(writes)} writes and {positions} position(s) in one commit; at most "
+            f"{MAX_WRITES} together (Firestore's limit)"
         )
     return writes
 

@@ -66,6 +66,7 @@ from adapters.snapshot_rules import (
     encode_cursor,
 )
 from contracts.ports.snapshots import (
+    Commit,
     Delete,
     Document,
     Listener,
@@ -84,6 +85,7 @@ Generations = dict[str, tuple[int, int | None]]
 log = structlog.get_logger(__name__)
 
 _DELETE_BATCH = 500
+_GET_BATCH = 300
 _POSITIONS = "_positions"  # not a logical name: those start with a letter
 _READY_S = 30.0
 _RETRYING = Retrying(
@@ -124,17 +126,29 @@ class FirestoreSnapshotStore:
         position: Position,
         writes: Sequence[Write],
     ) -> None:
-        position_ref = self._positions(projection, generation).document(check_stream_id(stream_id))
-        if expected < 0:
-            raise ValueError(f"expected must be >= 0, not {expected}")
-        staged = [self._stage(projection, generation, write) for write in check_count(writes)]
-        stored_position = {"version": position.version, "state": dumps(position.state)}
+        self.commit_many(projection, generation, [Commit(stream_id, expected, position, writes)])
+
+    def commit_many(self, projection: str, generation: int, commits: Sequence[Commit]) -> None:
+        check_count([write for commit in commits for write in commit.writes], len(commits))
+        positions = self._positions(projection, generation)
+        prepared = []
+        for commit in commits:
+            if commit.expected < 0:
+                raise ValueError(f"expected must be >= 0, not {commit.expected}")
+            ref = positions.document(check_stream_id(commit.stream_id))
+            stored = {"version": commit.position.version, "state": dumps(commit.position.state)}
+            prepared.append((commit, ref, stored))
+        staged = [
+            self._stage(projection, generation, write)
+            for commit in commits
+            for write in commit.writes
+        ]
         merged = {
             ref.path: ref for ref, write, _ in staged if isinstance(write, Put) and write.merge
         }
 
         def run(transaction: firestore.Transaction) -> None:
-            reads = [self._meta, position_ref, *merged.values()]
+            reads = [self._meta, *(ref for _, ref, _ in prepared), *merged.values()]
             found = {s.reference.path: s for s in transaction.get_all(reads)}
             active, building = _generations(found[self._meta.path]).get(projection, (1, None))
             if generation not in (active, building):
@@ -142,12 +156,13 @@ class FirestoreSnapshotStore:
                     f"generation {generation} of {projection!r} is neither active ({active}) "
                     f"nor being rebuilt ({building}); read generations() again"
                 )
-            at = _position(found[position_ref.path].to_dict()).version
-            if at != expected:
-                raise PositionMoved(
-                    f"{projection!r} (generation {generation}) is at version {at} of "
-                    f"{stream_id!r}, not {expected}"
-                )
+            for commit, ref, _ in prepared:
+                at = _position(found[ref.path].to_dict()).version
+                if at != commit.expected:
+                    raise PositionMoved(
+                        f"{projection!r} (generation {generation}) is at version {at} of "
+                        f"{commit.stream_id!r}, not {commit.expected}"
+                    )
             documents = {path: _decode(found[path]) for path in merged}
             refs: dict[str, DocumentReference] = {}
             for ref, write, data in staged:  # in order; each document is written once
@@ -160,7 +175,8 @@ class FirestoreSnapshotStore:
                     transaction.delete(ref)
                 else:
                     transaction.set(ref, _encode(ref.id, data))
-            transaction.set(position_ref, stored_position)
+            for _, ref, stored in prepared:
+                transaction.set(ref, stored)
 
         tries = 0
 
@@ -176,12 +192,30 @@ class FirestoreSnapshotStore:
                 raise
             # every try lost to concurrent commits on the same documents: for the caller
             # it is as if another commit moved the position first, so it reads again
-            raise PositionMoved(f"contention on {stream_id!r}: {error}") from error
+            raise PositionMoved(f"contention: {error}") from error
         except PositionMoved:
-            # An earlier try whose reply was lost may have committed: the position is ours.
-            if tries > 1 and self.position(projection, generation, stream_id) == position:
+            # An earlier try whose reply was lost may have committed: the positions are ours.
+            if tries > 1 and all(
+                self.position(projection, generation, commit.stream_id) == commit.position
+                for commit in commits
+            ):
                 return
             raise
+
+    def positions(
+        self, projection: str, generation: int, stream_ids: Sequence[str]
+    ) -> dict[str, Position]:
+        collection = self._positions(projection, generation)
+        refs = [collection.document(check_stream_id(stream_id)) for stream_id in stream_ids]
+        found: dict[str, Position] = {}
+        for start in range(0, len(refs), _GET_BATCH):
+            for snapshot in _call(partial(self._get_all, refs[start : start + _GET_BATCH])):
+                if snapshot.exists:
+                    found[snapshot.id] = _position(snapshot.to_dict())
+        return found
+
+    def _get_all(self, refs: list[DocumentReference]) -> list[DocumentSnapshot[Any]]:
+        return list(self._client.get_all(refs))
 
     # -- generations -------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from adapters.snapshot_rules import (
 )
 from adapters.sqlite.database import Readers, open_writer
 from contracts.ports.snapshots import (
+    Commit,
     Delete,
     Document,
     Listener,
@@ -66,6 +67,7 @@ from contracts.streams import check_stream_id
 log = structlog.get_logger(__name__)
 
 _DELETE_BATCH = 1000
+_IN_BATCH = 500
 _ACTIVE = "coalesce((SELECT active FROM snapshot_generations WHERE projection = ?), 1)"
 
 
@@ -107,12 +109,18 @@ class SqliteSnapshotStore:
         position: Position,
         writes: Sequence[Write],
     ) -> None:
+        self.commit_many(projection, generation, [Commit(stream_id, expected, position, writes)])
+
+    def commit_many(self, projection: str, generation: int, commits: Sequence[Commit]) -> None:
         self._check_projection(projection)
-        check_stream_id(stream_id)
-        if expected < 0:
-            raise ValueError(f"expected must be >= 0, not {expected}")
-        encoded = [self._encode(projection, write) for write in check_count(writes)]
-        state = dumps(position.state)
+        check_count([write for commit in commits for write in commit.writes], len(commits))
+        prepared = []
+        for commit in commits:
+            check_stream_id(commit.stream_id)
+            if commit.expected < 0:
+                raise ValueError(f"expected must be >= 0, not {commit.expected}")
+            encoded = [self._encode(projection, write) for write in commit.writes]
+            prepared.append((commit, encoded, dumps(commit.position.state)))
 
         def run(connection: sqlite3.Connection) -> bool:
             active, building = _generation(connection, projection)
@@ -121,27 +129,45 @@ class SqliteSnapshotStore:
                     f"generation {generation} of {projection!r} is neither active ({active}) "
                     f"nor being rebuilt ({building}); read generations() again"
                 )
-            row = connection.execute(
-                "SELECT version FROM snapshot_positions "
-                "WHERE projection = ? AND generation = ? AND stream_id = ?",
-                (projection, generation, stream_id),
-            ).fetchone()
-            if (row[0] if row else 0) != expected:
-                raise PositionMoved(
-                    f"{projection!r} (generation {generation}) is at version "
-                    f"{row[0] if row else 0} of {stream_id!r}, not {expected}"
-                )
-            for write, data in encoded:
-                _apply(connection, generation, write, data)
-            connection.execute(
-                "INSERT INTO snapshot_positions VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET version = excluded.version, state = excluded.state",
-                (projection, generation, stream_id, position.version, state),
+            at = _stored_positions(connection, projection, generation, prepared)
+            for commit, _, _ in prepared:
+                if at.get(commit.stream_id, 0) != commit.expected:
+                    raise PositionMoved(
+                        f"{projection!r} (generation {generation}) is at version "
+                        f"{at.get(commit.stream_id, 0)} of {commit.stream_id!r}, "
+                        f"not {commit.expected}"
+                    )
+            _write_documents(connection, generation, [w for _, e, _ in prepared for w in e])
+            connection.executemany(
+                "INSERT INTO snapshot_positions VALUES (?, ?, ?, ?, ?) ON CONFLICT DO "
+                "UPDATE SET version = excluded.version, state = excluded.state",
+                [
+                    (projection, generation, commit.stream_id, commit.position.version, state)
+                    for commit, _, state in prepared
+                ],
             )
             return generation == active
 
         if self._writer.run(run):
-            self._notify(dict.fromkeys(write.collection for write in writes))
+            written = (write.collection for commit in commits for write in commit.writes)
+            self._notify(dict.fromkeys(written))
+
+    def positions(
+        self, projection: str, generation: int, stream_ids: Sequence[str]
+    ) -> dict[str, Position]:
+        found: dict[str, Position] = {}
+        with self._readers.connection() as reader:
+            for start in range(0, len(stream_ids), _IN_BATCH):
+                batch = [check_stream_id(s) for s in stream_ids[start : start + _IN_BATCH]]
+                marks = ",".join("?" * len(batch))
+                rows = reader.execute(
+                    "SELECT stream_id, version, state FROM snapshot_positions WHERE "
+                    f"projection = ? AND generation = ? AND stream_id IN ({marks})",
+                    (projection, generation, *batch),
+                )
+                for stream_id, version, state in rows:
+                    found[stream_id] = Position(version, json.loads(state))
+        return found
 
     # -- generations -------------------------------------------------------------
 
@@ -317,26 +343,72 @@ def _set_generation(
     )
 
 
-def _apply(
-    connection: sqlite3.Connection, generation: int, write: Write, data: Document | None
-) -> None:
-    key = (write.collection, generation, write.doc_id)
-    if isinstance(write, Delete) or data is None:
-        connection.execute(
-            "DELETE FROM snapshot_docs WHERE collection = ? AND generation = ? AND doc_id = ?", key
+def _stored_positions(
+    connection: sqlite3.Connection,
+    projection: str,
+    generation: int,
+    prepared: Sequence[tuple[Commit, object, str]],
+) -> dict[str, int]:
+    """The stored version of each stream the commits name, in as few reads as can be."""
+    streams = [commit.stream_id for commit, _, _ in prepared]
+    found: dict[str, int] = {}
+    for start in range(0, len(streams), _IN_BATCH):
+        batch = streams[start : start + _IN_BATCH]
+        rows = connection.execute(
+            "SELECT stream_id, version FROM snapshot_positions WHERE projection = ? AND "
+            f"generation = ? AND stream_id IN ({','.join('?' * len(batch))})",
+            (projection, generation, *batch),
         )
-        return
-    if isinstance(write, Put) and write.merge:
-        row = connection.execute(
-            "SELECT data FROM snapshot_docs WHERE collection = ? AND generation = ? AND doc_id = ?",
-            key,
-        ).fetchone()
-        data = {**(json.loads(row[0]) if row else {}), **data}
-    connection.execute(
+        found.update(rows)
+    return found
+
+
+def _write_documents(
+    connection: sqlite3.Connection,
+    generation: int,
+    writes: Sequence[tuple[Write, Document | None]],
+) -> None:
+    """Each document written once, as the writes leave it in order: merges read the
+    stored document first (all of them in one read per collection)."""
+    merged = {(w.collection, w.doc_id) for w, _ in writes if isinstance(w, Put) and w.merge}
+    stored = _stored_documents(connection, generation, merged)
+    final: dict[tuple[str, str], Document | None] = {}
+    for write, data in writes:
+        key = (write.collection, write.doc_id)
+        if data is not None and isinstance(write, Put) and write.merge:
+            before = final[key] if key in final else stored.get(key)
+            data = {**(before or {}), **data}
+        final[key] = data
+    deleted = [(c, generation, d) for (c, d), data in final.items() if data is None]
+    if deleted:
+        connection.executemany(
+            "DELETE FROM snapshot_docs WHERE collection = ? AND generation = ? AND doc_id = ?",
+            deleted,
+        )
+    connection.executemany(
         "INSERT INTO snapshot_docs VALUES (?, ?, ?, ?) "
         "ON CONFLICT DO UPDATE SET data = excluded.data",
-        (*key, dumps(data)),
+        [(c, generation, d, dumps(data)) for (c, d), data in final.items() if data is not None],
     )
+
+
+def _stored_documents(
+    connection: sqlite3.Connection, generation: int, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Document]:
+    by_collection: dict[str, list[str]] = {}
+    for collection, doc_id in keys:
+        by_collection.setdefault(collection, []).append(doc_id)
+    found: dict[tuple[str, str], Document] = {}
+    for collection, doc_ids in by_collection.items():
+        for start in range(0, len(doc_ids), _IN_BATCH):
+            batch = doc_ids[start : start + _IN_BATCH]
+            rows = connection.execute(
+                "SELECT doc_id, data FROM snapshot_docs WHERE collection = ? AND generation = ? "
+                f"AND doc_id IN ({','.join('?' * len(batch))})",
+                (collection, generation, *batch),
+            )
+            found.update(((collection, doc_id), json.loads(data)) for doc_id, data in rows)
+    return found
 
 
 # -- queries ---------------------------------------------------------------------

@@ -53,6 +53,17 @@ class Position:
     state: Document = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One stream's part of a `commit_many`: check it is at `expected`, then store
+    `position` and apply `writes`."""
+
+    stream_id: str
+    expected: int
+    position: Position
+    writes: Sequence[Write]
+
+
 Op = Literal["==", ">=", "<=", ">", "<"]
 
 
@@ -104,6 +115,19 @@ class SnapshotStore(Protocol):
         """Atomically: check the stream's position is still at version `expected` (0:
         none yet), store `position`, and apply `writes` to `generation`'s collections.
         Raises `PositionMoved` (writing nothing) otherwise."""
+        ...
+
+    def commit_many(self, projection: str, generation: int, commits: Sequence[Commit]) -> None:
+        """Several streams' commits, atomically: all or none. Raises `PositionMoved`
+        (writing nothing) if any stream is not where its commit expects. A rebuild
+        commits a page's streams at once this way; writes and positions together stay
+        within what one commit may hold (Firestore: 500)."""
+        ...
+
+    def positions(
+        self, projection: str, generation: int, stream_ids: Sequence[str]
+    ) -> dict[str, Position]:
+        """The positions of those of `stream_ids` that have one, in one read."""
         ...
 
     # --- generations ----------------------------------------------------------------------

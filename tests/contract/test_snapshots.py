@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.ports.snapshots import (
+    Commit,
     Delete,
     Document,
     InvalidCursor,
@@ -190,6 +191,47 @@ def test_commit_writes_the_documents_and_the_position_together(
     assert snapshots.position("leads", 1, "session-a") is None
 
 
+def test_commit_many_writes_every_stream_or_none(snapshots: SnapshotStore) -> None:
+    snapshots.commit("sessions", 1, "session-b", 0, Position(2), [Put("sessions", "b", {"n": 2})])
+    both = [
+        Commit("session-a", 0, Position(1, {"s": "a"}), [Put("sessions", "a", {"n": 1})]),
+        Commit("session-b", 2, Position(3, {"s": "b"}), [Put("sessions", "b", {"n": 3})]),
+    ]
+
+    snapshots.commit_many("sessions", 1, both)
+
+    assert [snapshots.get("sessions", i) for i in "ab"] == [
+        {"id": "a", "n": 1},
+        {"id": "b", "n": 3},
+    ]
+    assert snapshots.positions("sessions", 1, ["session-a", "session-b", "session-c"]) == {
+        "session-a": Position(1, {"s": "a"}),
+        "session-b": Position(3, {"s": "b"}),
+    }
+    one_stale = [
+        Commit("session-c", 0, Position(1), [Put("sessions", "c", {"n": 1})]),
+        Commit("session-a", 0, Position(2), [Put("sessions", "a", {"n": 2})]),  # it is at 1
+    ]
+    with pytest.raises(PositionMoved):
+        snapshots.commit_many("sessions", 1, one_stale)
+    assert snapshots.get("sessions", "c") is None
+    assert snapshots.get("sessions", "a") == {"id": "a", "n": 1}
+    assert snapshots.positions("sessions", 1, ["session-c"]) == {}
+
+
+def test_a_commit_holds_500_writes_and_positions_at_most(snapshots: SnapshotStore) -> None:
+    commits = [
+        Commit(f"session-{n}", 0, Position(1), [Put("sessions", str(n), {"n": n})])
+        for n in range(250)
+    ]
+
+    with pytest.raises(ValueError, match="at most 500"):
+        snapshots.commit_many("sessions", 1, [*commits, commits[0]])
+    snapshots.commit_many("sessions", 1, commits)
+
+    assert len(snapshots.positions("sessions", 1, [c.stream_id for c in commits])) == 250
+
+
 @pytest.mark.parametrize("expected", [0, 2, 5])
 def test_a_stale_expected_raises_position_moved_and_writes_nothing(
     snapshots: SnapshotStore, expected: int
@@ -337,7 +379,7 @@ def test_documents_come_back_exactly(snapshots: SnapshotStore) -> None:
         pytest.param([Put("sessions", "a", {"n": 2**63})], "64 bits", id="int-too-big"),
         pytest.param([Put("sessions", "a", {"n": math.nan})], "JSON", id="nan"),
         pytest.param([Put("sessions", "a", {"n": [math.inf]})], "JSON", id="nested-inf"),
-        pytest.param([Put("sessions", str(i), {}) for i in range(500)], "at most 499", id="500"),
+        pytest.param([Put("sessions", str(i), {}) for i in range(500)], "at most 500", id="500"),
     ],
 )
 def test_invalid_writes_are_refused_and_nothing_is_written(
