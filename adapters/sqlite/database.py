@@ -24,25 +24,60 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import structlog
+
 from adapters.sqlite.connection import connect, create_schema
 from adapters.sqlite.group_commit import ConnectionClosed, GroupCommitter
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+CHECKPOINT_EVERY_S = 0.5
+"""How often the write-ahead log is copied into the database file, away from writers."""
 
 
 class _Shared:
-    """The writer of one file: its connection's group committer and how many `Writer`s
-    are open on it."""
+    """The writer of one file: its connection's group committer, how many `Writer`s are
+    open on it, and the thread that checkpoints the log.
+
+    SQLite checkpoints in the commit that crosses 1,000 pages of log, and with
+    `synchronous=FULL` that commit then waits for the database file's fsync too: a
+    webhook now and then would take tens of milliseconds. The writer does not
+    checkpoint; a thread of its own does, passively, twice a second."""
 
     def __init__(self, path: Path) -> None:
         connection = connect(path)
         try:
             create_schema(connection)
+            connection.execute("PRAGMA wal_autocheckpoint=0")
         except BaseException:
             connection.close()
             raise
         self.committer = GroupCommitter(connection)
         self.users = 0
+        self._stop = threading.Event()
+        checkpointing = connect(path)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint, args=(checkpointing,), name="sqlite-checkpoint",
+            daemon=True,
+        )  # fmt: skip
+        self._checkpointer.start()
+
+    def _checkpoint(self, connection: sqlite3.Connection) -> None:
+        try:
+            while not self._stop.wait(CHECKPOINT_EVERY_S):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as error:  # busy or I/O: the next round tries again
+                    log.warning("wal_checkpoint_failed", error=str(error))
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.committer.close()
+        self._checkpointer.join(timeout=5)
 
 
 _writers: dict[Path, _Shared] = {}
@@ -87,7 +122,7 @@ class Writer:
             if last:
                 del _writers[self._key]
         if last:
-            self._shared.committer.close()
+            self._shared.close()
 
 
 class Readers:

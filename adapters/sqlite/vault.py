@@ -2,13 +2,19 @@
 
 Forgetting must leave nothing behind in the file. A plain DELETE only marks the row's
 bytes free; they stay in the page, and in the write-ahead log, until overwritten. So
-this connection runs with `secure_delete` (freed bytes are zeroed), and a forget ends
-with a TRUNCATE checkpoint: the zeroed page replaces the old one in the database file
-and the log that still held the old one is emptied.
+every write that drops or replaces a ciphertext (forget, rotate, a changed number) goes
+through this vault's own connection, which runs with `secure_delete` (freed bytes are
+zeroed), and a forget ends with a TRUNCATE checkpoint: the zeroed page replaces the old
+one in the database file and the log that still held the old one is emptied.
+
+A new contact's entry replaces nothing, so it goes through the file's shared writer
+(`adapters/sqlite/database.py`), where concurrent webhooks share a transaction and an
+fsync instead of queueing for one each. Reads use their own connections.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from functools import partial
@@ -20,6 +26,7 @@ from adapters.crypto.cipher import VaultCipher, check_from_hash
 from adapters.crypto.keyring import Ciphertext, Keyring
 from adapters.crypto.rotation import Tally, rotate_entry
 from adapters.sqlite.connection import connect
+from adapters.sqlite.database import Readers, open_writer
 from contracts.ports.vault import Progress, RotationReport, SealBroken
 
 log = structlog.get_logger(__name__)
@@ -44,6 +51,8 @@ class SqliteVault:
         self._connection.execute("PRAGMA secure_delete=ON")
         self._connection.executescript(SCHEMA)
         self._lock = threading.Lock()
+        self._writer = open_writer(path)
+        self._readers = Readers(path)
 
     def contact_hash(self, identity: str) -> str:
         return self._cipher.contact_hash(identity)
@@ -62,13 +71,16 @@ class SqliteVault:
             except SealBroken:
                 pass  # a broken entry is repaired by writing it afresh
         sealed = self._cipher.encrypt_number(from_hash, e164)
-        with self._lock:
+        row = (from_hash, sealed.key_id, sealed.nonce, sealed.data, _now())
+        if stored is None and self._writer.run(partial(_insert_new, row)):
+            return
+        with self._lock:  # replaces a ciphertext: through the connection that zeroes it
             self._connection.execute(
                 "INSERT INTO contacts (from_hash, key_id, nonce, ciphertext, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (from_hash) DO UPDATE SET "
                 "key_id = excluded.key_id, nonce = excluded.nonce, "
                 "ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-                (from_hash, sealed.key_id, sealed.nonce, sealed.data, _now()),
+                row,
             )
 
     def reveal(self, from_hash: str) -> str | None:
@@ -112,10 +124,12 @@ class SqliteVault:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+        self._readers.close()
+        self._writer.close()
 
     def _read(self, from_hash: str) -> Ciphertext | None:
-        with self._lock:
-            row = self._connection.execute(
+        with self._readers.connection() as reader:
+            row = reader.execute(
                 "SELECT key_id, nonce, ciphertext FROM contacts WHERE from_hash = ?", (from_hash,)
             ).fetchone()
         return None if row is None else Ciphertext(row[0], bytes(row[1]), bytes(row[2]))
@@ -156,6 +170,17 @@ class SqliteVault:
         busy, _, _ = self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             log.warning("vault forget: checkpoint busy; the log is emptied on a later one")
+
+
+def _insert_new(row: tuple[str, str, bytes, bytes, str], connection: sqlite3.Connection) -> bool:
+    """Insert an entry that does not exist; False when one appeared meanwhile."""
+    return bool(
+        connection.execute(
+            "INSERT INTO contacts (from_hash, key_id, nonce, ciphertext, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (from_hash) DO NOTHING",
+            row,
+        ).rowcount
+    )
 
 
 def _now() -> str:

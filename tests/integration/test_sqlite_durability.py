@@ -66,8 +66,8 @@ def test_the_event_stores_writer_and_readers_fsync_every_commit(
         store.append("session-a", [event], expected_version=0)
         assert store.read("session-a") != []
 
-        assert len(opened) == 2  # the writer, then a reader
-        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 2
+        assert len(opened) == 3  # the writer, its checkpointer, then a reader
+        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 3
     finally:
         store.close()
 
@@ -81,8 +81,8 @@ def test_the_bus_writer_and_readers_fsync_every_commit(
         bus.declare("events", "projector")
         assert bus.dead_letters("projector") == []
 
-        assert len(opened) == 2  # the writer, then a reader
-        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 2
+        assert len(opened) == 3  # the writer, its checkpointer, then a reader
+        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 3
     finally:
         bus.close()
 
@@ -96,7 +96,7 @@ def test_the_snapshot_stores_writer_and_readers_fsync_every_commit(
         snapshots.commit("sessions", 1, "session-a", 0, Position(1), [Put("sessions", "a", {})])
         assert snapshots.get("sessions", "a") == {"id": "a"}
 
-        assert len(opened) == 2  # the writer, then a reader
-        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 2
+        assert len(opened) == 3  # the writer, its checkpointer, then a reader
+        assert [durability(connection) for connection in opened] == [FSYNC_EVERY_COMMIT] * 3
     finally:
         snapshots.close()

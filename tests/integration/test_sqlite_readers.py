@@ -50,7 +50,7 @@ def test_short_lived_threads_share_a_few_reader_connections_closed_with_the_stor
             thread.join()
 
     assert versions == [1] * (2 * at_once * waves)
-    readers = opened[1:]  # the first is the writer
+    readers = opened[2:]  # the first is the writer, the second its checkpointer
     assert 1 <= len(readers) <= at_once
     store.close()
     for reader in readers:
