@@ -98,11 +98,27 @@ def decode_cursor(cursor: str | None, order_by: str) -> list[Any] | None:
         return None
     try:
         decoded = json.loads(cursor)
-        if decoded["order_by"] == order_by:
-            return list(decoded["after"])
+        after = decoded["after"]
+        if (
+            decoded["order_by"] == order_by
+            and isinstance(after, list)
+            and len(after) == (1 if order_by == "id" else 2)
+            and isinstance(after[-1], str)
+            and all(_cursor_value(value) for value in after)
+        ):
+            return after
     except (ValueError, KeyError, TypeError):
         pass
     raise InvalidCursor(f"not a cursor of a query ordered by {order_by!r}: {cursor!r}")
+
+
+def _cursor_value(value: object) -> bool:
+    """A scalar `encode_cursor` could have written."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value in _INT64
+    return value is None or isinstance(value, str | bool)
 
 
 def dumps(data: Document) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingress import live, operator_api, read_api, webhook
 from ingress.services import IngressServices
@@ -21,7 +21,13 @@ def create_app(services: IngressServices) -> FastAPI:
     app.include_router(operator_api.router)
     app.include_router(read_api.router)
     app.include_router(live.router)
-    app.mount("/metrics", make_asgi_app())  # Prometheus text format
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus text format, no token. A plain function: collecting (the
+        dead-letter gauge asks the bus) runs in the thread pool, not the event loop."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     app.include_router(webhook.router)
 
     @app.get("/healthz", tags=["operations"])

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, NamedTuple
 
 import anyio
@@ -32,6 +33,10 @@ router = APIRouter(prefix="/api", tags=["live"])
 
 KEEP_ALIVE_S = 15.0
 BATCH = 200
+SETTLE_S = 1.0
+"""A change is sent once it is this old: the store stamps `updated_at` in its commit,
+just before the commit becomes visible, and on gcp clocks differ a little. A stream
+that paged past a stamp whose commit was still landing would step over it for good."""
 EVENT_OF = {"sessions": "session", "system_controls": "system", "messages": "message"}
 
 
@@ -54,23 +59,61 @@ class Mark(NamedTuple):
         return cls(*parts)
 
 
+@dataclass(frozen=True)
+class Changes:
+    found: list[tuple[Mark, Document]]
+    """In order."""
+    more: bool
+    """A collection filled its batch: read again at once."""
+    held: bool
+    """Some changes are too fresh to send yet (see `SETTLE_S`)."""
+    cursors: dict[str, str]
+    """Where to go on reading a collection that filled its batch (its changes may share
+    one commit's stamp, more of them than a batch holds)."""
+
+
 def changes_after(
-    snapshots: SnapshotStore, mark: Mark, session_id: str | None
-) -> list[tuple[Mark, Document]]:
-    """Changed documents after `mark`, in order, at most a batch per collection."""
+    snapshots: SnapshotStore,
+    mark: Mark,
+    session_id: str | None,
+    settled: str,
+    cursors: dict[str, str],
+) -> Changes:
+    """Changed documents after `mark` and stamped no later than `settled`. A collection
+    that filled its batch is read no further than its batch's last change, and the
+    others no further either, so that nothing is stepped over."""
     found: list[tuple[Mark, Document]] = []
+    ends: dict[str, tuple[Mark, str]] = {}
+    held = False
     for collection in EVENT_OF:
         where = [Where("updated_at", ">=", mark.updated_at)]
         if collection == "messages":
             if session_id is None:
                 continue
             where.append(Where("session_id", "==", session_id))
-        page = snapshots.query(collection, where, order_by="updated_at", limit=BATCH)
+        page = snapshots.query(
+            collection, where, order_by="updated_at", limit=BATCH, cursor=cursors.get(collection)
+        )
+        if page.cursor is not None and page.documents:
+            last = page.documents[-1]
+            ends[collection] = (Mark(last["updated_at"], collection, last["id"]), page.cursor)
         for document in page.documents:
             position = Mark(document["updated_at"], collection, document["id"])
-            if position > mark:
+            partial = collection == "sessions" and document.get("state") is None
+            if position <= mark or partial:  # partial: a lead's status merged in early
+                continue
+            if position.updated_at > settled:
+                held = True
+            else:
                 found.append((position, document))
-    return sorted(found, key=lambda change: change[0])
+    found.sort(key=lambda change: change[0])
+    if not ends:
+        return Changes(found, more=False, held=held, cursors={})
+    end, cursor = min(ends.values())
+    kept = [change for change in found if change[0] <= end]
+    if held:  # a cursor would step over what is held back: read from the mark again
+        return Changes(kept, more=False, held=True, cursors={})
+    return Changes(kept, more=True, held=False, cursors={end.collection: cursor})
 
 
 def _event(mark: Mark, document: Document) -> str:
@@ -114,7 +157,7 @@ async def stream(
 
 
 def _now() -> Mark:
-    return Mark(datetime.now(UTC).isoformat(), "", "")
+    return Mark(datetime.now(UTC).isoformat(timespec="microseconds"), "", "")
 
 
 async def _changes(
@@ -127,19 +170,31 @@ async def _changes(
         loop.call_soon_threadsafe(changed.set)
 
     stop_listening = snapshots.listen(wake)
+    cursors: dict[str, str] = {}
     try:
         yield ": connected\n\n"
         while not await request.is_disconnected():
             changed.clear()
-            batch = await anyio.to_thread.run_sync(changes_after, snapshots, mark, session_id)
-            for position, document in batch:
+            settled = (datetime.now(UTC) - timedelta(seconds=SETTLE_S)).isoformat(
+                timespec="microseconds"
+            )
+            changes = await anyio.to_thread.run_sync(
+                changes_after, snapshots, mark, session_id, settled, cursors
+            )
+            for position, document in changes.found:
                 yield _event(position, document)
                 mark = position
-            if len(batch) >= BATCH:
-                continue  # more are waiting
+            cursors = changes.cursors
+            if changes.more:
+                continue
+            if changes.held:
+                await asyncio.sleep(SETTLE_S)
+                continue
             try:
                 await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
             except TimeoutError:
                 yield ": keep-alive\n\n"
+                continue
+            await asyncio.sleep(SETTLE_S)  # what woke us is sent once settled
     finally:
         stop_listening()

@@ -8,19 +8,25 @@ from datetime import datetime
 
 from contracts.envelope import Actor, NewEvent, derived_event_id
 from contracts.events.webhook import WebhookPayloadRejected
+from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
 from contracts.ports.vault import Vault
 from contracts.streams import deadletter_stream
+from contracts.topics import EVENTS_TOPIC
 
 MAX_KEPT_BYTES = 256 * 1024
 """Sealed and base64-encoded, this much still fits one stored event on every back end
 (a Firestore document holds at most 1 MiB)."""
 
 
-def keep_rejected(store: EventStore, vault: Vault, body: bytes, reason: str, now: datetime) -> str:
-    """Append `WebhookPayloadRejected` to `deadletter-<digest>` and return its event id.
+def keep_rejected(
+    store: EventStore, bus: Bus, vault: Vault, body: bytes, reason: str, now: datetime
+) -> str:
+    """Append `WebhookPayloadRejected` to `deadletter-<digest>`, publish it on the
+    `events` topic (for the projections), and return its event id.
 
-    The id derives from the body's digest: a redelivered body appends nothing."""
+    The id derives from the body's digest: a redelivered body appends nothing, and
+    publishes again what was appended."""
     digest = hashlib.sha256(body).hexdigest()
     kept = body[:MAX_KEPT_BYTES]
     event = WebhookPayloadRejected(
@@ -34,5 +40,6 @@ def keep_rejected(store: EventStore, vault: Vault, body: bytes, reason: str, now
     new = NewEvent.of(
         event, event_id=event_id, occurred_at=now, actor=Actor.SYSTEM, correlation_id=event_id
     )
-    store.append(deadletter_stream(digest), [new], expected_version=0)
+    appended = store.append(deadletter_stream(digest), [new], expected_version=0)
+    bus.publish(EVENTS_TOPIC, appended.events)
     return event_id

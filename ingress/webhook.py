@@ -101,7 +101,7 @@ def accept(services: IngressServices, body: bytes) -> dict[str, str | int]:
         translation = translate(parse_body(body), services.vault, services.clock())
     except PayloadRejected as rejected:
         event_id = keep_rejected(
-            services.store, services.vault, body, rejected.reason, services.clock()
+            services.store, services.bus, services.vault, body, rejected.reason, services.clock()
         )
         log.warning(
             "webhook body kept as a dead letter",

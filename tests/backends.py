@@ -30,6 +30,8 @@ class Backend:
     project: str = GCP_TEST_PROJECT
     ack_deadline_s: int = 10
     max_delivery_attempts: int = 5
+    retry_backoff_s: tuple[float, float] | None = (0.05, 0.2)
+    """None (gcp only): subscriptions without a retry policy, redelivering at once."""
 
     def event_store(self) -> EventStore:
         if self.kind == "sqlite":
@@ -60,7 +62,7 @@ class Backend:
             self.project,
             ack_deadline_s=self.ack_deadline_s,
             max_delivery_attempts=self.max_delivery_attempts,
-            retry_backoff_s=(0.05, 0.2),
+            retry_backoff_s=self.retry_backoff_s,
         )
 
     def operators(self) -> OperatorDirectory:
@@ -96,4 +98,7 @@ class Backend:
 
     @classmethod
     def from_json(cls, text: str) -> Backend:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        if fields.get("retry_backoff_s") is not None:
+            fields["retry_backoff_s"] = tuple(fields["retry_backoff_s"])
+        return cls(**fields)

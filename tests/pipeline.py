@@ -208,10 +208,14 @@ def running(pipeline: Pipeline, concurrency: int = 32) -> Iterator[Pipeline]:
 
 def isolated(backend: Backend) -> Backend:
     """`backend` with a Google project of its own on the emulators: the workers'
-    fixed topic and subscription names then start empty, whatever earlier tests left."""
+    fixed topic and subscription names then start empty, whatever earlier tests left.
+
+    Its subscriptions have no retry policy: under a whole pipeline's load the Pub/Sub
+    emulator (0.8.20) stops redelivering for good on a subscription that has one, a bug
+    of its own (docs/pubsub.md, "The emulator"). The bus contract suite tests backoff."""
     if backend.kind != "gcp":
         return backend
-    return replace(backend, project=f"sbt-{uuid.uuid4().hex[:12]}")
+    return replace(backend, project=f"sbt-{uuid.uuid4().hex[:12]}", retry_backoff_s=None)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from itertools import count
 from typing import Any, TypeVar
@@ -84,6 +85,7 @@ Generations = dict[str, tuple[int, int | None]]
 
 log = structlog.get_logger(__name__)
 
+UPDATED_AT = "updated_at"
 _DELETE_BATCH = 500
 _GET_BATCH = 300
 _POSITIONS = "_positions"  # not a logical name: those start with a letter
@@ -289,12 +291,15 @@ class FirestoreSnapshotStore:
         direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
         query: Any = self._active(collection)
         for w in where:
-            query = query.where(filter=FieldFilter(f"f.{w.field}", w.op, w.value))
+            value = _stamp_value(w.value) if w.field == UPDATED_AT else w.value
+            query = query.where(filter=FieldFilter(f"f.{w.field}", w.op, value))
         backwards_by_id = order_by == "id" and descending
         if order_by != "id" or backwards_by_id:
             query = query.order_by(f"f.{order_by}", direction=direction)
         query = query.order_by("__name__", direction=direction)
         if after is not None:
+            if order_by == UPDATED_AT:
+                after = [_stamp_value(after[0]), *after[1:]]
             query = query.start_after([after[0], *after] if backwards_by_id else after)
         snapshots = _call(lambda: list(query.limit(limit + 1).stream()))
         documents = [{**(_decode(s) or {}), "id": s.id} for s in snapshots[:limit]]
@@ -484,17 +489,35 @@ def _position(data: dict[str, Any] | None) -> Position:
 
 
 def _encode(doc_id: str, data: Document) -> dict[str, Any]:
-    """Scalars under simple names go to `f`, where queries find them; the rest is text."""
+    """Scalars under simple names go to `f`, where queries find them; the rest is text.
+    An `updated_at` becomes the commit's time, as Firestore stamps it."""
     scalars = {k: v for k, v in data.items() if FIELD.fullmatch(k) and _is_scalar(v)}
-    rest = {k: v for k, v in data.items() if k not in scalars}
+    rest = {k: v for k, v in data.items() if k not in scalars and k != UPDATED_AT}
+    if UPDATED_AT in data:
+        scalars = {**scalars, UPDATED_AT: firestore.SERVER_TIMESTAMP}
     return {"f": {**scalars, "id": doc_id}, **({"json": dumps(rest)} if rest else {})}
+
+
+def _stamp_text(value: object) -> object:
+    """A commit time as the port shows it: ISO 8601 in UTC, to the microsecond."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return value
+
+
+def _stamp_value(value: object) -> object:
+    """A commit time as Firestore compares it."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _decode(snapshot: DocumentSnapshot[Any]) -> Document | None:
     stored = snapshot.to_dict() if snapshot.exists else None
     if stored is None:
         return None
-    return {**json.loads(stored.get("json", "{}")), **stored["f"]}
+    scalars = stored["f"]
+    if UPDATED_AT in scalars:
+        scalars = {**scalars, UPDATED_AT: _stamp_text(scalars[UPDATED_AT])}
+    return {**json.loads(stored.get("json", "{}")), **scalars}
 
 
 def _is_scalar(value: object) -> bool:

@@ -44,10 +44,11 @@ class SubscriptionPolicy:
 
     ack_deadline_s: int
     max_delivery_attempts: int
-    retry_backoff_s: tuple[float, float]
+    retry_backoff_s: tuple[float, float] | None
+    """None: no retry policy, Pub/Sub redelivers a failed message at once."""
 
     def __post_init__(self) -> None:
-        low, high = self.retry_backoff_s
+        low, high = self.retry_backoff_s or (0, 0)
         if not 10 <= self.ack_deadline_s <= 600:
             raise ValueError(
                 f"ack_deadline_s must be 10..600 on Pub/Sub, not {self.ack_deadline_s}"
@@ -102,7 +103,13 @@ class Admin:
                 expiration_policy=ExpirationPolicy(),  # no ttl: never expires
             )
         )
-        low, high = self._policy.retry_backoff_s
+        backoff = self._policy.retry_backoff_s
+        retry_policy = None
+        if backoff is not None:
+            low, high = backoff
+            retry_policy = RetryPolicy(
+                minimum_backoff=timedelta(seconds=low), maximum_backoff=timedelta(seconds=high)
+            )
         self._ensure_subscription(
             Subscription(
                 name=self._names.subscription(subscription),
@@ -112,9 +119,7 @@ class Admin:
                     dead_letter_topic=dead_letter_topic,
                     max_delivery_attempts=self._policy.max_delivery_attempts,
                 ),
-                retry_policy=RetryPolicy(
-                    minimum_backoff=timedelta(seconds=low), maximum_backoff=timedelta(seconds=high)
-                ),
+                retry_policy=retry_policy,
                 message_retention_duration=RETENTION,
                 expiration_policy=ExpirationPolicy(),
             )

@@ -33,7 +33,7 @@ class PubSubBus:
         *,
         ack_deadline_s: int = 10,
         max_delivery_attempts: int = 5,
-        retry_backoff_s: tuple[float, float] = (1.0, 60.0),
+        retry_backoff_s: tuple[float, float] | None = (1.0, 60.0),
     ) -> None:
         self._policy = SubscriptionPolicy(ack_deadline_s, max_delivery_attempts, retry_backoff_s)
         self._names = ResourceNames(project)

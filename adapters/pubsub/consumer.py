@@ -74,7 +74,9 @@ class PubSubConsumer:
             max_messages=max_in_flight,
             # Leases are extended by exactly one ack deadline, so a consumer that dies
             # (kill -9) releases its messages within `ack_deadline_s`, not the
-            # client's default of up to 60 s or more.
+            # client's default of up to 60 s or more. The client also makes the max the
+            # stream's ack deadline: a message delivered while this consumer is over
+            # `max_messages` and not reading expires after `ack_deadline_s` unread.
             min_duration_per_lease_extension=ack_deadline_s,
             max_duration_per_lease_extension=ack_deadline_s,
             max_lease_duration=MAX_LEASE_S,

@@ -1,11 +1,15 @@
 """A subscriber client whose streaming pulls end after `STREAM_LIFETIME_S`.
 
+The bound matters where a server keeps serving a stream whose client is gone: the
+Pub/Sub emulator (0.8.20) never notices a cancelled stream or a killed process and goes
+on handing that stream messages, each lost for one ack deadline, until the stream's
+deadline, which is 30 minutes by default. See docs/pubsub.md, "The emulator".
+
 The client reopens a stream that ended with `DeadlineExceeded` by itself, keeping the
-leases of what it holds, so consumers do not notice. The bound matters where a server
-keeps serving a stream whose client is gone: the Pub/Sub emulator (0.8.20) never
-notices a cancelled stream or a killed process and goes on handing that stream
-messages, each lost for one ack deadline, until the stream's deadline, which is 30
-minutes by default. See docs/pubsub.md, "The emulator".
+leases of what it holds. What the stream delivered while the consumer was over its
+flow-control limit, and so not reading, is lost with it: each such message comes back
+once the stream's ack deadline (`ack_deadline_s`) has passed, with a delivery attempt
+that no handler saw.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import count
 from pathlib import Path
@@ -68,6 +69,7 @@ log = structlog.get_logger(__name__)
 
 _DELETE_BATCH = 1000
 _IN_BATCH = 500
+UPDATED_AT = "updated_at"
 _ACTIVE = "coalesce((SELECT active FROM snapshot_generations WHERE projection = ?), 1)"
 
 
@@ -87,6 +89,7 @@ class SqliteSnapshotStore:
         self._listeners: dict[int, Listener] = {}
         self._listener_ids = count()
         self._listeners_lock = threading.Lock()
+        self._stamps = CommitStamps()
 
     # -- projecting --------------------------------------------------------------
 
@@ -137,7 +140,8 @@ class SqliteSnapshotStore:
                         f"{at.get(commit.stream_id, 0)} of {commit.stream_id!r}, "
                         f"not {commit.expected}"
                     )
-            _write_documents(connection, generation, [w for _, e, _ in prepared for w in e])
+            writes = [w for _, e, _ in prepared for w in e]
+            _write_documents(connection, generation, writes, self._stamps)
             connection.executemany(
                 "INSERT INTO snapshot_positions VALUES (?, ?, ?, ?, ?) ON CONFLICT DO "
                 "UPDATE SET version = excluded.version, state = excluded.state",
@@ -363,13 +367,29 @@ def _stored_positions(
     return found
 
 
+class CommitStamps:
+    """`updated_at` in commit order: the time, or just after the last stamp given, in
+    the writer's transaction (so a document committed later is never stamped earlier
+    than one already visible, which live readers page by)."""
+
+    def __init__(self) -> None:
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def next(self) -> str:
+        now = datetime.now(UTC)
+        self._last = now if now > self._last else self._last + timedelta(microseconds=1)
+        return self._last.isoformat(timespec="microseconds")
+
+
 def _write_documents(
     connection: sqlite3.Connection,
     generation: int,
     writes: Sequence[tuple[Write, Document | None]],
+    stamps: CommitStamps,
 ) -> None:
-    """Each document written once, as the writes leave it in order: merges read the
-    stored document first (all of them in one read per collection)."""
+    """Each document written once, as the writes leave it in order, stamped with the
+    commit: merges read the stored document first (all of them in one read per
+    collection)."""
     merged = {(w.collection, w.doc_id) for w, _ in writes if isinstance(w, Put) and w.merge}
     stored = _stored_documents(connection, generation, merged)
     final: dict[tuple[str, str], Document | None] = {}
@@ -388,8 +408,16 @@ def _write_documents(
     connection.executemany(
         "INSERT INTO snapshot_docs VALUES (?, ?, ?, ?) "
         "ON CONFLICT DO UPDATE SET data = excluded.data",
-        [(c, generation, d, dumps(data)) for (c, d), data in final.items() if data is not None],
+        [
+            (c, generation, d, dumps(_stamped(data, stamps)))
+            for (c, d), data in final.items()
+            if data is not None
+        ],
     )
+
+
+def _stamped(data: Document, stamps: CommitStamps) -> Document:
+    return {**data, UPDATED_AT: stamps.next()} if UPDATED_AT in data else data
 
 
 def _stored_documents(

@@ -21,7 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Document = dict[str, Any]
-"""A JSON object: str keys; str, int, float, bool, None, lists and objects as values."""
+"""A JSON object: str keys; str, int, float, bool, None, lists and objects as values.
+
+`updated_at` is the store's: a document written with that field gets the commit's time
+there (ISO 8601, UTC, to the microsecond), in commit order, so that a live reader can
+page through changes by it without missing one committed late."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -806,3 +807,23 @@ def test_listeners_hear_of_an_activation_and_follow_the_new_generation(
     before = heard.count("sessions")
     apply(snapshots, Put("sessions", "b", {}))
     eventually(lambda: heard.count("sessions") > before)
+
+
+def test_updated_at_is_the_commits_stamp_in_commit_order(snapshots: SnapshotStore) -> None:
+    """A live reader pages by it: a document committed later is never stamped earlier
+    than one committed before, whatever the writer put there."""
+    for n, doc_id in enumerate(["b", "a", "c"]):
+        snapshots.commit(
+            "sessions", 1, f"session-{doc_id}", 0, Position(1),
+            [Put("sessions", doc_id, {"n": n, "updated_at": "1999-01-01T00:00:00+00:00"})],
+        )  # fmt: skip
+    snapshots.commit("sessions", 1, "session-d", 0, Position(1), [Put("sessions", "d", {"n": 3})])
+
+    stamps = [snapshots.get("sessions", doc_id) or {} for doc_id in "bac"]
+    times = [datetime.fromisoformat(stamp["updated_at"]) for stamp in stamps]
+    assert times == sorted(times)
+    assert times[0] > datetime(2020, 1, 1, tzinfo=UTC)
+    assert "updated_at" not in (snapshots.get("sessions", "d") or {})
+    by_stamp = snapshots.query("sessions", [Where("updated_at", ">", stamps[0]["updated_at"])],
+                               order_by="updated_at")  # fmt: skip
+    assert [d["id"] for d in by_stamp.documents] == ["a", "c"]

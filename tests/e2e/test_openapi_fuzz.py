@@ -38,6 +38,7 @@ from schemathesis.transport.prepare import get_exclude_headers
 from adapters.sqlite.snapshots import SqliteSnapshotStore
 from contracts.operators import Role
 from contracts.streams import deadletter_stream
+from contracts.topics import EVENTS_TOPIC
 from ingress.app import create_app
 from ingress.services import COMMANDS_TOPIC, INBOUND_TOPIC, IngressServices
 from ingress.signature import HEADER, signature_header
@@ -85,7 +86,7 @@ class Target:
 def target(backend: Backend) -> Iterator[Target]:
     store, bus = backend.event_store(), backend.bus()
     snapshots = SqliteSnapshotStore(backend.sqlite_path, OWNERS)
-    for topic in (INBOUND_TOPIC, COMMANDS_TOPIC):
+    for topic in (INBOUND_TOPIC, COMMANDS_TOPIC, EVENTS_TOPIC):
         bus.declare(topic)
     services = IngressServices(
         store=store, bus=bus, vault=backend.vault(), operators=backend.operators(),

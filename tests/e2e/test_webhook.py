@@ -22,6 +22,7 @@ from app.cli import app as cli
 from contracts.envelope import EventEnvelope, derived_event_id
 from contracts.events.webhook import WebhookPayloadRejected
 from contracts.streams import deadletter_stream
+from contracts.topics import EVENTS_TOPIC
 from ingress import samples
 from ingress.app import create_app
 from ingress.services import INBOUND_TOPIC, IngressServices
@@ -75,6 +76,7 @@ def webhook(backend: Backend) -> Iterator[Webhook]:
     )
     subscription = f"conversation-worker-test-{uuid.uuid4().hex[:12]}"
     bus.declare(INBOUND_TOPIC, subscription)
+    bus.declare(EVENTS_TOPIC)  # where a dead-lettered body is published
     with (
         serving(create_app(services)) as base_url,
         httpx.Client(base_url=base_url, timeout=30) as http,

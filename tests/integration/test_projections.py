@@ -143,7 +143,7 @@ def workload(pipeline: Pipeline, conversations: int, seed: int) -> None:
 @pytest.mark.timeout(600)
 def test_a_rebuild_equals_the_live_snapshots_field_by_field(pipeline: Pipeline) -> None:
     assert pipeline.snapshots is not None
-    conversations = 200 if pipeline.backend.kind == "sqlite" else 12
+    conversations = 200 if pipeline.backend.kind == "sqlite" else 100
     workload(pipeline, conversations, seed=11)
     quiet(pipeline.store, timeout=300)
     eventually(lambda: caught_up(pipeline), timeout=300, what="the projector to catch up")
