@@ -41,8 +41,9 @@ def open_snapshots(settings: Settings) -> SnapshotStore:
         from adapters.sqlite.snapshots import SqliteSnapshotStore
 
         return SqliteSnapshotStore(settings.sqlite_path, OWNERS)
-    from adapters.firestore.snapshots import FirestoreSnapshotStore
     from google.cloud import firestore
+
+    from adapters.firestore.snapshots import FirestoreSnapshotStore
 
     return FirestoreSnapshotStore(firestore.Client(project=settings.gcp_project), OWNERS)
 
