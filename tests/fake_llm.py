@@ -115,6 +115,9 @@ class FakeLLM:
         self._script: deque[Scripted] = deque()
         self._requests: list[Received] = []
         self._closing = threading.Event()
+        self._open = threading.Event()
+        self._open.set()
+        self._held = 0
 
     def script(self, *replies: Scripted) -> None:
         """Queue `replies`, served one per request after those already queued."""
@@ -126,6 +129,21 @@ class FakeLLM:
         with self._lock:
             self._script.clear()
             self._requests.clear()
+        self.let_go()
+
+    def hold(self) -> None:
+        """Answer nothing more until `let_go`: the drafts asked for meanwhile stay in
+        flight, so a test can make a command land while they are."""
+        self._open.clear()
+
+    def let_go(self) -> None:
+        self._open.set()
+
+    @property
+    def holding(self) -> int:
+        """How many requests are waiting for `let_go`."""
+        with self._lock:
+            return self._held
 
     @property
     def unserved(self) -> int:
@@ -149,11 +167,21 @@ class FakeLLM:
         self._closing.set()
 
     async def wait(self, delay_s: float) -> None:
-        """Sleep `delay_s`, cut short when the server shuts down."""
+        """Sleep `delay_s`, then while held; cut short when the server shuts down."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay_s
         while not self._closing.is_set() and loop.time() < deadline:
             await asyncio.sleep(min(0.02, deadline - loop.time()))
+        if self._open.is_set():
+            return
+        with self._lock:
+            self._held += 1
+        try:
+            while not self._closing.is_set() and not self._open.is_set():
+                await asyncio.sleep(0.02)
+        finally:
+            with self._lock:
+                self._held -= 1
 
 
 def _app(fake: FakeLLM) -> FastAPI:

@@ -536,8 +536,15 @@ def test_pause_all_stops_every_automatic_outbound_until_resume_all(arena: Arena)
         writers = [pool.submit(_write_until, pipeline, phone, stop, gap) for phone in phones]
         eventually(lambda: claims.count() >= REPLIES_BEFORE_PAUSE, 60, "the first replies")
         time.sleep(rng.uniform(0, PAUSE_WITHIN_S))
+        # The drafts asked for from now on wait for the pause: however slow the back
+        # end, some reply is in flight when it lands. Those finished before still race it.
+        arena.llm.hold()
+        eventually(lambda: arena.llm.holding > 0, 60, "a draft in flight")
         pause = pipeline.command(PauseAll(reason="incident"), by="root", role=Role.ADMIN)
-        assert pipeline.decided(pause, timeout=60).status == "APPLIED"
+        try:
+            assert pipeline.decided(pause, timeout=60).status == "APPLIED"
+        finally:
+            arena.llm.let_go()
         paused_at = time.monotonic()
         time.sleep(WRITE_ON_AFTER_PAUSE_S)
         stop.set()
