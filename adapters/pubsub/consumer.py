@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import structlog
 from google.cloud.pubsub_v1 import SubscriberClient, types
+from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
 from google.cloud.pubsub_v1.subscriber.message import Message
 from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from structlog.typing import FilteringBoundLogger
@@ -23,6 +25,9 @@ MAX_LEASE_S = 3600
 """How long the client extends the lease of a message whose handler still runs (its
 default, set here so the SQLite bus can promise the same): a handler running longer
 may see its message delivered again meanwhile."""
+REOPEN_FIRST_S = 0.5
+REOPEN_MAX_S = 30.0
+"""Pauses before opening a failed stream again: doubling from the first to the max."""
 
 
 class DeadLetterForwarder:
@@ -70,7 +75,10 @@ class PubSubConsumer:
         self._subscription = subscription
         self._handler = handler
         self._forwarder = forwarder
-        flow_control = types.FlowControl(
+        self._subscriber = subscriber
+        self._subscription_path = subscription_path
+        self._max_in_flight = max_in_flight
+        self._flow_control = types.FlowControl(
             max_messages=max_in_flight,
             # Leases are extended by exactly one ack deadline, so a consumer that dies
             # (kill -9) releases its messages within `ack_deadline_s`, not the
@@ -81,28 +89,45 @@ class PubSubConsumer:
             max_duration_per_lease_extension=ack_deadline_s,
             max_lease_duration=MAX_LEASE_S,
         )
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._failures = 0
+        self._reopening: threading.Timer | None = None
+        self._stream = self._open()
+
+    def _open(self) -> StreamingPullFuture:
         # As many threads as messages in flight: none waits in the pool's queue, where
-        # shutting down would nack it without the handler ever seeing it.
-        executor = ThreadPoolExecutor(max_in_flight, thread_name_prefix=f"pubsub-{subscription}")
-        self._stream = subscriber.subscribe(
-            subscription_path,
+        # shutting down would nack it without the handler ever seeing it. A new pool
+        # per stream: closing a stream shuts its pool down.
+        executor = ThreadPoolExecutor(
+            self._max_in_flight, thread_name_prefix=f"pubsub-{self._subscription}"
+        )
+        stream = self._subscriber.subscribe(
+            self._subscription_path,
             callback=self._on_message,
-            flow_control=flow_control,
+            flow_control=self._flow_control,
             scheduler=ThreadScheduler(executor),
             await_callbacks_on_shutdown=True,
         )
-        self._stream.add_done_callback(self._on_stream_done)
+        stream.add_done_callback(self._on_stream_done)
+        return stream
 
     @property
     def running(self) -> bool:
-        return not self._stream.done()
+        with self._lock:
+            return not self._stopping
 
     def stop(self, timeout: float = 30.0) -> None:
         """Received messages that no handler started are nacked by the client; the
         handlers in flight finish and ack; what is still running after `timeout` keeps
         its lease until it finishes, in the background."""
-        self._stream.cancel()
-        done, _ = wait([self._stream], timeout=timeout)
+        with self._lock:
+            self._stopping = True
+            if self._reopening is not None:
+                self._reopening.cancel()
+            stream = self._stream
+        stream.cancel()
+        done, _ = wait([stream], timeout=timeout)
         if done:
             log.info("consumer_stopped", subscription=self._subscription)
         else:
@@ -111,6 +136,7 @@ class PubSubConsumer:
             )
 
     def _on_message(self, message: Message) -> None:
+        self._failures = 0
         bound = log.bind(
             subscription=self._subscription,
             message_id=message.message_id,
@@ -145,8 +171,26 @@ class PubSubConsumer:
         bound.error("message_dead_lettered")
 
     def _on_stream_done(self, stream: Future[Any]) -> None:
+        """A stream that ends without `stop` is opened again, after a growing pause:
+        the client gives up on errors it deems final (a `Cancelled` from the server,
+        a subscription deleted and recreated), and a worker must not go deaf."""
         if stream.cancelled():
             return
         error = stream.exception()
-        if error is not None:
-            log.error("consumer_stream_failed", subscription=self._subscription, error=repr(error))
+        with self._lock:
+            if self._stopping:
+                return
+            self._failures += 1
+            delay = min(REOPEN_MAX_S, REOPEN_FIRST_S * 2 ** (self._failures - 1))
+            self._reopening = threading.Timer(delay, self._reopen)
+            self._reopening.daemon = True
+            self._reopening.start()
+        log.error("consumer_stream_failed", subscription=self._subscription,
+                  error=repr(error), reopen_in_s=delay)  # fmt: skip
+
+    def _reopen(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._stream = self._open()
+        log.info("consumer_stream_reopened", subscription=self._subscription)
