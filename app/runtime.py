@@ -28,7 +28,11 @@ from workers.conversation import ConversationWorker
 from workers.sender import OutboundSender
 from workers.services import WorkerServices
 
-PROJECTOR_IN_FLIGHT = 8
+PROJECTOR_IN_FLIGHT = 32
+"""Events the live projector handles at once. Its handlers mostly wait on the snapshot
+store; with 8, a burst on `events` queued up in the consumer, and on the Pub/Sub
+emulator (which ignores flow control) deliveries held there expired unread and some
+were never delivered again (docs/pubsub.md, "The emulator")."""
 
 
 class WorkerKind(StrEnum):

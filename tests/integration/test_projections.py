@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from projections.projector import Projector
 from projections.rebuild import rebuild
 from projections.status import projection_status
 from tests.backends import Backend
-from tests.pipeline import FAST, Pipeline, eventually, pipeline_on, running
+from tests.pipeline import FAST, Pipeline, TimedOut, eventually, pipeline_on, running
 
 Dump = dict[str, dict[str, dict[str, Any]]]
 
@@ -75,9 +76,32 @@ def all_events(store: EventStore) -> list[EventEnvelope]:
 
 
 def caught_up(pipeline: Pipeline) -> bool:
-    assert pipeline.snapshots is not None
-    found = projection_status(pipeline.store, pipeline.snapshots, PROJECTIONS)
-    return all(status.behind == 0 for status in found)
+    return not lagging(pipeline)
+
+
+def lagging(pipeline: Pipeline) -> dict[str, tuple[int, Counter[str]]]:
+    """Each projection still behind: how many events it has not applied, and the types
+    of those on (up to ten of) the streams it lags on."""
+    snapshots = pipeline.snapshots
+    assert snapshots is not None
+    behind: dict[str, tuple[int, Counter[str]]] = {}
+    for status in projection_status(pipeline.store, snapshots, PROJECTIONS):
+        if not status.behind:
+            continue
+        types: Counter[str] = Counter()
+        for stream_id in status.lagging_streams:
+            position = snapshots.position(status.name, status.active, stream_id)
+            at = position.version if position else 0
+            types.update(e.type for e in pipeline.store.read(stream_id, from_version=at + 1))
+        behind[status.name] = (status.behind, types)
+    return behind
+
+
+def wait_caught_up(pipeline: Pipeline, timeout: float) -> None:
+    try:
+        eventually(lambda: caught_up(pipeline), timeout=timeout, what="the projector")
+    except TimedOut:
+        raise TimedOut(f"the projector is behind after {timeout} s: {lagging(pipeline)}") from None
 
 
 @pytest.fixture
@@ -98,7 +122,7 @@ def test_a_conversation_reads_back_through_the_snapshots(pipeline: Pipeline) -> 
     pipeline.wait_for(session_id, "OutboundSent")
     pipeline.say("Software sob medida")
     pipeline.wait_for(session_id, "OutboundSent", count=2)
-    eventually(lambda: caught_up(pipeline), timeout=30, what="the projector to catch up")
+    wait_caught_up(pipeline, timeout=30)
 
     session = snapshots.get("sessions", session_id)
     assert session is not None
@@ -143,10 +167,12 @@ def workload(pipeline: Pipeline, conversations: int, seed: int) -> None:
 @pytest.mark.timeout(600)
 def test_a_rebuild_equals_the_live_snapshots_field_by_field(pipeline: Pipeline) -> None:
     assert pipeline.snapshots is not None
-    conversations = 200 if pipeline.backend.kind == "sqlite" else 100
+    # On a loaded machine the Pub/Sub emulator, which ignores flow control, loses some
+    # deliveries of a larger burst for good (docs/pubsub.md, "The emulator").
+    conversations = 200 if pipeline.backend.kind == "sqlite" else 60
     workload(pipeline, conversations, seed=11)
     quiet(pipeline.store, timeout=300)
-    eventually(lambda: caught_up(pipeline), timeout=300, what="the projector to catch up")
+    wait_caught_up(pipeline, timeout=300)
     live = dump(pipeline.snapshots)
 
     rebuilt = rebuild(pipeline.store, pipeline.snapshots, PROJECTIONS)
