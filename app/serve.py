@@ -50,12 +50,14 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
     clock = partial(datetime.now, UTC)
     snapshots = open_snapshots(settings)
     watch_dead_letters(bus)
-    workers = worker_services(settings, store, bus, vault)
     if with_workers:
+        workers = worker_services(settings, store, bus, vault)
         start_workers(workers, concurrency=settings.worker_concurrency)
         start_projector(store, bus, snapshots)
-    else:
+        doing = f"  responder: {workers.responder.name}; channel: {type(workers.channel).__name__}"
+    else:  # no responder nor channel here: the ingress sends nothing
         declare_all(bus)
+        doing = "  ingress only: run `switchboard worker` for the workers"
     services = IngressServices(
         store=store,
         bus=bus,
@@ -75,12 +77,7 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
     console.print(
         f"  API and its docs: {base}/docs\n"
         f'  send a test message: switchboard simulate --from +5511999990001 --text "Olá"\n'
-        f"  see what it produced: switchboard events stats\n"
-        + (
-            f"  responder: {workers.responder.name}; channel: {type(workers.channel).__name__}"
-            if with_workers
-            else "  ingress only: run `switchboard worker` for the workers"
-        )
+        f"  see what it produced: switchboard events stats\n{doing}"
     )
     try:
         # no access log: the verification GET carries hub.verify_token in its query string

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.emulators import Emulators
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "eventstore.py"
 SYSTEMS = {"switchboard-sqlite", "eventsourcing-sqlite", "sqlite3"}
 CASES = {"a", "b", "c", "read", "a8"}
@@ -84,3 +88,44 @@ def test_replay_bench_rebuilds_every_generated_event(tmp_path: Path) -> None:
         assert set(result) == {"backend", "events", "events_per_s", "peak_rss_mb", "seconds"}
         assert result["events_per_s"] > 0
         assert result["peak_rss_mb"] > 0
+
+
+INGRESS = BENCH.parent / "ingress.py"
+INGRESS_FIELDS = {
+    "backend", "concurrency", "requests", "requests_per_s", "p50_ms", "p99_ms", "max_ms",
+    "failed", "server_cpu_percent", "client_cpu_percent",
+}  # fmt: skip
+
+
+def test_ingress_bench_runs_on_embedded(tmp_path: Path) -> None:
+    emulators = ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST")
+    env = {key: value for key, value in os.environ.items() if key not in emulators}
+    _ingress_smoke(env, tmp_path, {"embedded"})
+
+
+@pytest.mark.gcp
+def test_ingress_bench_runs_on_gcp_without_whatsapp_credentials(
+    emulators: Emulators, tmp_path: Path
+) -> None:
+    """`switchboard ingress` sends nothing, so it needs no Graph API token."""
+    env = {key: value for key, value in os.environ.items() if key != "WHATSAPP_ACCESS_TOKEN"}
+    _ingress_smoke({**env, **emulators.env()}, tmp_path, {"embedded", "gcp"})
+
+
+def _ingress_smoke(env: dict[str, str], tmp_path: Path, backends: set[str]) -> None:
+    finished = subprocess.run(
+        [sys.executable, str(INGRESS), "--requests", "20", "--gcp-requests", "10",
+         "--concurrency", "1,4", "--json", "--dir", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=180, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-2000:]
+
+    results = json.loads(finished.stdout)["results"]
+
+    assert {(r["backend"], r["concurrency"]) for r in results} == {
+        (b, c) for b in backends for c in (1, 4)
+    }
+    for result in results:
+        assert set(result) == INGRESS_FIELDS
+        assert result["failed"] == 0
+        assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
