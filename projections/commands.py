@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from contracts.commands import CommandStatus
-from contracts.events import CommandApplied, CommandRejected, CommandRequested
 from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.command import Command
 from contracts.streams import StreamKind, stream_kind
+from domain.command_log import evolve_command
 from projections.projection import Recorded
 
 COMMANDS = "commands"
@@ -28,28 +27,7 @@ class CommandsProjection:
     ) -> tuple[Document, list[Write]]:
         command = Command.model_validate(state) if state else None
         for recorded in events:
-            event = recorded.event
-            if isinstance(event, CommandRequested):
-                requested = event.command
-                command = Command(
-                    command_id=recorded.envelope.stream_id.removeprefix("command-"),
-                    type=requested.type,
-                    target_session_id=getattr(requested, "target_session_id", None),
-                    reason=getattr(requested, "reason", None),
-                    requested_by=event.requested_by,
-                    requested_at=event.requested_at,
-                )
-            elif command is not None and isinstance(event, CommandApplied | CommandRejected):
-                applied = isinstance(event, CommandApplied)
-                command = command.model_copy(
-                    update={
-                        "status": CommandStatus.APPLIED if applied else CommandStatus.REJECTED,
-                        "result": event.result
-                        if isinstance(event, CommandApplied)
-                        else event.reason,
-                        "decided_at": recorded.envelope.occurred_at,
-                    }
-                )
+            command = evolve_command(command, recorded.envelope, recorded.event)
         if command is None:
             return state, []
         document = command.model_dump(mode="json")
