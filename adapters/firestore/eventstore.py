@@ -16,9 +16,6 @@ from typing import Any, TypeVar
 
 from google.api_core.exceptions import (
     Conflict,
-    DeadlineExceeded,
-    ResourceExhausted,
-    ServiceUnavailable,
 )
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
@@ -26,7 +23,6 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.batch import WriteBatch
 from google.cloud.firestore_v1.document import DocumentReference
 from google.cloud.firestore_v1.query import Query
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from adapters.firestore.codec import (
     Document,
@@ -39,6 +35,7 @@ from adapters.firestore.codec import (
     to_envelope,
 )
 from adapters.firestore.transaction import StreamView
+from adapters.firestore.transient import retrying
 from contracts.envelope import EventEnvelope, NewEvent
 from contracts.ports.eventstore import (
     Appended,
@@ -50,7 +47,6 @@ from contracts.ports.eventstore import (
 )
 from contracts.streams import check_stream_id
 
-R = TypeVar("R")
 T = TypeVar("T")
 
 
@@ -61,18 +57,10 @@ class Stale(Exception):
 # AlreadyExists (a create on a taken name) and Aborted (a lost transaction) are Conflicts.
 # Nothing else is a lost race: FailedPrecondition, say, is a database in Datastore mode.
 _LOST_RACE = (Conflict, Stale)
-_RETRYING = Retrying(
-    retry=retry_if_exception_type((ServiceUnavailable, DeadlineExceeded, ResourceExhausted)),
-    wait=wait_random_exponential(multiplier=0.05, max=2.0),
-    stop=stop_after_attempt(6),
-    reraise=True,
-)
 
 
-def _call(fn: Callable[[], R]) -> R:
-    """Call Firestore, retrying transient errors with backoff and jitter. Safe for
-    writes too: every write is a `create`, so a repeat is refused, never doubled."""
-    return _RETRYING.copy()(fn)
+# Every Firestore call here may be retried (`retrying`): every write is a `create`, so a
+# repeat is refused, never doubled.
 
 
 class FirestoreEventStore:
@@ -94,7 +82,7 @@ class FirestoreEventStore:
         # Events are never deleted: if the previous version exists now, it exists at commit.
         if expected_version == 0 or self._exists(event_key(stream_id, expected_version)):
             try:
-                _call(lambda: self._commit([], documents))
+                retrying(lambda: self._commit([], documents))
             except _LOST_RACE:
                 return self._settle(stream_id, events, expected_version)
             return Appended(stream_id, tuple(map(to_envelope, documents)), duplicate=False)
@@ -102,18 +90,18 @@ class FirestoreEventStore:
 
     def read(self, stream_id: str, from_version: int = 1) -> list[EventEnvelope]:
         query = self._stream(stream_id, max(from_version, 1)).order_by("__name__")
-        return [to_envelope(document) for document in _call(lambda: _documents(query))]
+        return [to_envelope(document) for document in retrying(lambda: _documents(query))]
 
     def version(self, stream_id: str) -> int:
         # Versions have no gaps, so the count is the last one. (The emulator refuses the
         # descending key scan that would fetch the last document.)
         counting: Any = self._stream(stream_id, 1).count()  # annotated as a class, wrongly
-        return int(_call(counting.get)[0][0].value)
+        return int(retrying(counting.get)[0][0].value)
 
     def count(self) -> int:
         events: Any = self._events  # `count` is untyped in the client
         counting = events.count()  # an aggregation query: counted by Firestore, not here
-        return int(_call(counting.get)[0][0].value)
+        return int(retrying(counting.get)[0][0].value)
 
     def read_all(self, cursor: str | None = None, limit: int = 1000) -> EventPage:
         if limit < 1:
@@ -122,7 +110,7 @@ class FirestoreEventStore:
         if cursor is not None:
             after = self._events.document(cursor)
             page = page.where(filter=FieldFilter("__name__", ">", after))
-        snapshots = _call(lambda: list(page.stream()))
+        snapshots = retrying(lambda: list(page.stream()))
         events = tuple(to_envelope(_data(snapshot)) for snapshot in snapshots)
         return EventPage(events, snapshots[-1].id if len(snapshots) == limit else None)
 
@@ -150,7 +138,7 @@ class FirestoreEventStore:
         documents are not there as we wrote them."""
         documents = view.documents()
         try:
-            _call(partial(self._commit, view.guards(), documents))
+            retrying(partial(self._commit, view.guards(), documents))
         except _LOST_RACE:
             return bool(documents) and self._landed(documents)
         return True
@@ -160,7 +148,7 @@ class FirestoreEventStore:
         staged event id and record time: then it was this client's commit (a redelivery
         racing it would have recorded another time)."""
         refs = [self._events.document(event_key(d["stream_id"], d["version"])) for d in documents]
-        stored = {s.id: s.to_dict() for s in _call(lambda: list(self._client.get_all(refs)))}
+        stored = {s.id: s.to_dict() for s in retrying(lambda: list(self._client.get_all(refs)))}
         return all(
             (found := stored.get(ref.id)) is not None
             and (found["event_id"], found["recorded_at"]) == (d["event_id"], d["recorded_at"])
@@ -196,7 +184,7 @@ class FirestoreEventStore:
     def recorded(self, events: Sequence[NewEvent]) -> dict[str, tuple[str, int]]:
         """Where each already recorded event id of `events` is: stream and version."""
         refs = [self._event_ids.document(event_id_key(event.event_id)) for event in events]
-        snapshots = _call(lambda: list(self._client.get_all(refs)))
+        snapshots = retrying(lambda: list(self._client.get_all(refs)))
         found = (snapshot.to_dict() for snapshot in snapshots if snapshot.exists)
         return {d["event_id"]: (d["stream_id"], d["version"]) for d in found if d is not None}
 
@@ -217,7 +205,7 @@ class FirestoreEventStore:
             )
         keys = [event_key(stream_id, recorded[event.event_id][1]) for event in events]
         refs = [self._events.document(key) for key in keys]
-        by_key = {s.id: _data(s) for s in _call(lambda: list(self._client.get_all(refs)))}
+        by_key = {s.id: _data(s) for s in retrying(lambda: list(self._client.get_all(refs)))}
         return Appended(stream_id, tuple(to_envelope(by_key[key]) for key in keys), True)
 
     def _create(self, writer: WriteBatch, documents: list[Document]) -> None:
@@ -247,7 +235,7 @@ class FirestoreEventStore:
         return ConcurrencyError(stream_id, head, None)
 
     def _exists(self, key: str) -> bool:
-        return bool(_call(lambda: self._events.document(key).get()).exists)
+        return bool(retrying(lambda: self._events.document(key).get()).exists)
 
     def _stream(self, stream_id: str, from_version: int) -> Query:
         start = self._events.document(event_key(check_stream_id(stream_id), from_version))

@@ -39,22 +39,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from itertools import count
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 from google.api_core.exceptions import (
     Aborted,
-    DeadlineExceeded,
-    ResourceExhausted,
-    ServiceUnavailable,
 )
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.collection import CollectionReference
 from google.cloud.firestore_v1.document import DocumentReference
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from adapters.firestore.transient import retrying
 from adapters.snapshot_rules import (
     FIELD,
     check_count,
@@ -80,7 +77,6 @@ from contracts.ports.snapshots import (
 )
 from contracts.streams import check_stream_id
 
-R = TypeVar("R")
 Generations = dict[str, tuple[int, int | None]]
 
 log = structlog.get_logger(__name__)
@@ -90,18 +86,10 @@ _DELETE_BATCH = 500
 _GET_BATCH = 300
 _POSITIONS = "_positions"  # not a logical name: those start with a letter
 _READY_S = 30.0
-_RETRYING = Retrying(
-    retry=retry_if_exception_type((ServiceUnavailable, DeadlineExceeded, ResourceExhausted)),
-    wait=wait_random_exponential(multiplier=0.05, max=2.0),
-    stop=stop_after_attempt(6),
-    reraise=True,
-)
 
 
-def _call(fn: Callable[[], R]) -> R:
-    """Call Firestore, retrying transient errors with backoff and jitter. A commit whose
-    reply was lost is settled by `commit` itself."""
-    return _RETRYING.copy()(fn)
+# Every Firestore call here may be retried (`retrying`): a commit whose reply was lost
+# is settled by `commit` itself.
 
 
 class FirestoreSnapshotStore:
@@ -116,7 +104,7 @@ class FirestoreSnapshotStore:
 
     def position(self, projection: str, generation: int, stream_id: str) -> Position | None:
         ref = self._positions(projection, generation).document(check_stream_id(stream_id))
-        snapshot = _call(ref.get)
+        snapshot = retrying(ref.get)
         return _position(snapshot.to_dict()) if snapshot.exists else None
 
     def commit(
@@ -188,7 +176,7 @@ class FirestoreSnapshotStore:
             firestore.transactional(run)(self._client.transaction())
 
         try:
-            _call(attempt)
+            retrying(attempt)
         except ValueError as error:
             if not isinstance(error.__cause__, Aborted):
                 raise
@@ -211,7 +199,7 @@ class FirestoreSnapshotStore:
         refs = [collection.document(check_stream_id(stream_id)) for stream_id in stream_ids]
         found: dict[str, Position] = {}
         for start in range(0, len(refs), _GET_BATCH):
-            for snapshot in _call(partial(self._get_all, refs[start : start + _GET_BATCH])):
+            for snapshot in retrying(partial(self._get_all, refs[start : start + _GET_BATCH])):
                 if snapshot.exists:
                     found[snapshot.id] = _position(snapshot.to_dict())
         return found
@@ -222,7 +210,7 @@ class FirestoreSnapshotStore:
     # -- generations -------------------------------------------------------------
 
     def generations(self) -> Mapping[str, tuple[int, int | None]]:
-        stored = _generations(_call(self._meta.get))
+        stored = _generations(retrying(self._meta.get))
         return {**{p: (1, None) for p in self._owners.values()}, **stored}
 
     def begin_rebuild(self, projection: str) -> int:
@@ -239,7 +227,7 @@ class FirestoreSnapshotStore:
             )
             return new
 
-        new: int = _call(lambda: firestore.transactional(run)(self._client.transaction()))
+        new: int = retrying(lambda: firestore.transactional(run)(self._client.transaction()))
         return new
 
     def activate(self, projection: str, generation: int) -> None:
@@ -261,19 +249,19 @@ class FirestoreSnapshotStore:
             update = {projection: {"active": generation, "building": None}}
             transaction.set(self._meta, update, merge=True)
 
-        _call(lambda: firestore.transactional(run)(self._client.transaction()))
+        retrying(lambda: firestore.transactional(run)(self._client.transaction()))
         prefix = f"{projection}-g"
-        for parent in _call(lambda: list(self._root.list_documents())):
+        for parent in retrying(lambda: list(self._root.list_documents())):
             number = parent.id.removeprefix(prefix)
             if parent.id.startswith(prefix) and number.isdigit() and int(number) < generation:
-                for collection in _call(partial(_subcollections, parent)):
+                for collection in retrying(partial(_subcollections, parent)):
                     self._drop(collection)
 
     # -- reading -----------------------------------------------------------------
 
     def get(self, collection: str, doc_id: str) -> Document | None:
         ref = self._active(collection).document(check_doc_id(doc_id))
-        snapshot = _call(ref.get)
+        snapshot = retrying(ref.get)
         data = _decode(snapshot)
         return None if data is None else {**data, "id": doc_id}
 
@@ -301,7 +289,7 @@ class FirestoreSnapshotStore:
             if order_by == UPDATED_AT:
                 after = [_stamp_value(after[0]), *after[1:]]
             query = query.start_after([after[0], *after] if backwards_by_id else after)
-        snapshots = _call(lambda: list(query.limit(limit + 1).stream()))
+        snapshots = retrying(lambda: list(query.limit(limit + 1).stream()))
         documents = [{**(_decode(s) or {}), "id": s.id} for s in snapshots[:limit]]
         more = len(snapshots) > limit
         return Page(documents, encode_cursor(order_by, documents[-1]) if more else None)
@@ -337,11 +325,11 @@ class FirestoreSnapshotStore:
 
     def _drop(self, collection: CollectionReference) -> None:
         keys = collection.select([]).limit(_DELETE_BATCH)
-        while snapshots := _call(lambda: list(keys.stream())):
+        while snapshots := retrying(lambda: list(keys.stream())):
             batch = self._client.batch()
             for snapshot in snapshots:
                 batch.delete(snapshot.reference)
-            _call(batch.commit)
+            retrying(batch.commit)
 
     def _collection(self, collection: str, generation: int) -> CollectionReference:
         """Where `generation` of the logical `collection` lives."""
@@ -353,7 +341,7 @@ class FirestoreSnapshotStore:
         """The active generation of `collection`, read afresh: one more small read, and
         no reader is left behind a switch made by another process."""
         projection = self._projection(collection)
-        generation = _generations(_call(self._meta.get)).get(projection, (1, None))[0]
+        generation = _generations(retrying(self._meta.get)).get(projection, (1, None))[0]
         return self._collection(collection, generation)
 
     def _positions(self, projection: str, generation: int) -> CollectionReference:

@@ -7,43 +7,29 @@ schedule (see docs/privacy.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from google.api_core.exceptions import (
-    DeadlineExceeded,
     NotFound,
-    ResourceExhausted,
-    ServiceUnavailable,
 )
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.document import DocumentReference
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from adapters.crypto.cipher import VaultCipher, check_from_hash
 from adapters.crypto.keyring import Ciphertext, Keyring
 from adapters.crypto.rotation import Tally, rotate_entry
+from adapters.firestore.transient import retrying
 from contracts.ports.vault import Progress, RotationReport, SealBroken
 
-R = TypeVar("R")
-
 _PAGE = 300
-_RETRYING = Retrying(
-    retry=retry_if_exception_type((ServiceUnavailable, DeadlineExceeded, ResourceExhausted)),
-    wait=wait_random_exponential(multiplier=0.05, max=2.0),
-    stop=stop_after_attempt(6),
-    reraise=True,
-)
 
 
-def _call(fn: Callable[[], R]) -> R:
-    """Call Firestore, retrying transient errors. Every vault write is safe to repeat:
-    a set writes the same entry, a delete or a compare-and-set finds its work done."""
-    return _RETRYING.copy()(fn)
+# Every Firestore call here may be retried (`retrying`): a set writes the same entry, a
+# delete or a compare-and-set finds its work done.
 
 
 class FirestoreVault:
@@ -75,7 +61,7 @@ class FirestoreVault:
             except SealBroken:
                 pass  # a broken entry is repaired by writing it afresh
         fields = _fields(self._cipher.encrypt_number(from_hash, e164))
-        _call(partial(ref.set, fields))
+        retrying(partial(ref.set, fields))
 
     def reveal(self, from_hash: str) -> str | None:
         ref = self._contacts.document(check_from_hash(from_hash))
@@ -85,14 +71,14 @@ class FirestoreVault:
     def forget(self, from_hash: str) -> bool:
         ref = self._contacts.document(check_from_hash(from_hash))
         try:
-            _call(partial(ref.delete, option=self._client.write_option(exists=True)))
+            retrying(partial(ref.delete, option=self._client.write_option(exists=True)))
         except NotFound:
             return False
         return True
 
     def rotate(self, progress: Progress | None = None) -> RotationReport:
         counting: Any = self._contacts.order_by("__name__").count()  # annotated wrongly
-        tally = Tally(int(_call(counting.get)[0][0].value), progress)
+        tally = Tally(int(retrying(counting.get)[0][0].value), progress)
         after: DocumentReference | None = None
         while snapshots := self._page(after):
             for snapshot in snapshots:
@@ -123,7 +109,7 @@ class FirestoreVault:
         query = self._contacts.order_by("__name__").limit(_PAGE)
         if after is not None:
             query = query.where(filter=FieldFilter("__name__", ">", after))
-        return _call(lambda: list(query.stream()))
+        return retrying(lambda: list(query.stream()))
 
     def _replace(self, ref: DocumentReference, old: Ciphertext, new: Ciphertext) -> bool:
         """Compare-and-set in a transaction: write `new` only over `old`."""
@@ -135,12 +121,12 @@ class FirestoreVault:
             transaction.update(ref, _fields(new))
             return True
 
-        swapped: bool = _call(lambda: swap(self._client.transaction()))
+        swapped: bool = retrying(lambda: swap(self._client.transaction()))
         return swapped
 
 
 def _read(ref: DocumentReference) -> Ciphertext | None:
-    return _ciphertext(_call(ref.get))
+    return _ciphertext(retrying(ref.get))
 
 
 def _fields(ciphertext: Ciphertext) -> dict[str, Any]:
