@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from contracts import strict_json
 from contracts.ports.snapshots import Document, InvalidCursor, Where, Write
 
 MAX_WRITES = 500
@@ -97,7 +98,7 @@ def decode_cursor(cursor: str | None, order_by: str) -> list[Any] | None:
     if cursor is None:
         return None
     try:
-        decoded = json.loads(cursor)
+        decoded = strict_json.loads(cursor)
         after = decoded["after"]
         if (
             decoded["order_by"] == order_by
@@ -109,7 +110,7 @@ def decode_cursor(cursor: str | None, order_by: str) -> list[Any] | None:
             return after
     except (ValueError, KeyError, TypeError):
         pass
-    raise InvalidCursor(f"not a cursor of a query ordered by {order_by!r}: {cursor!r}")
+    raise InvalidCursor(f"not a cursor of a query ordered by {order_by!r}")
 
 
 def _cursor_value(value: object) -> bool:

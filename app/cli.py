@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapters.private_files import too_open
 from app.bootstrap import open_event_store
 from app.cli_keys import keys_app
 from app.cli_operators import operators_app
 from app.cli_projections import projections_app, projector
 from app.cli_simulate import simulate
 from app.logging import configure_logging
-from app.settings import Settings
+from app.settings import Backend, Settings
 from contracts.streams import stream_kind
 
 app = typer.Typer(
@@ -30,11 +33,23 @@ app.add_typer(projections_app, name="projections")
 app.command("projector")(projector)
 app.command("simulate")(simulate)
 console = Console()
+log = structlog.get_logger(__name__)
 
 
 @app.callback()
 def setup() -> None:
-    configure_logging(Settings().effective_log_format)
+    settings = Settings()
+    configure_logging(settings.effective_log_format)
+    if settings.backend is Backend.EMBEDDED:
+        warn_if_too_open(settings.data_dir)
+
+
+def warn_if_too_open(data_dir: Path) -> None:
+    """The data directory holds conversations and sealed identities: say so when others
+    than its owner may read it (files Switchboard creates are private already)."""
+    for path, mode in too_open(data_dir):
+        fix = "chmod 700" if path.is_dir() else "chmod 600"
+        log.warning("data_file_too_open", path=str(path), mode=f"{mode:04o}", fix=f"{fix} {path}")
 
 
 @events_app.command("show")

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from adapters.private_files import private_directory
 from app.settings import Backend, Settings
 
 FILE_NAME = "dev-secrets.json"
@@ -50,7 +51,7 @@ def _load_or_create(data_dir: Path) -> Secrets:
     path = data_dir / FILE_NAME
     if path.exists():
         return Secrets(**json.loads(path.read_text()))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
     made = _generate()
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as out:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from contracts.frozen import Frozen
 from contracts.vocabulary import (
@@ -80,7 +80,7 @@ class Close(_SessionCommand):
     outcome: SessionOutcome
     note: NoteText | None = None
     """The closing note."""
-    reopen_cooldown_minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)] | None = None
+    reopen_cooldown_minutes: Annotated[int, Strict(), Field(ge=1, le=30 * 24 * 60)] | None = None
     """For this long a new message from the contact does not reopen a session."""
     expected_control_version: ControlVersion | None = None
 

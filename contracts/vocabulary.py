@@ -9,11 +9,25 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConstraints
 
 # --- identifiers -------------------------------------------------------------------
 
-EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.~+=-]{1,160}$")]
+
+def _not_a_reserved_name(value: str) -> str:
+    """`.` and `..` are path segments, and `__x__` names are reserved by Firestore: none
+    can name a document, so none is an id (a request for `/api/sessions/%2e%2e` is a
+    422, not a store error)."""
+    if value in (".", "..") or (len(value) >= 4 and value[:2] == value[-2:] == "__"):
+        raise ValueError("an id cannot be '.', '..' or of the form __name__")
+    return value
+
+
+EntityId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.~+=-]{1,160}$"),
+    AfterValidator(_not_a_reserved_name),
+]
 """Id of a session, lead, command, outbound or cooldown. Same charset as stream ids
 (`contracts.streams`), so `session-<id>` is always a valid stream."""
 
@@ -71,8 +85,11 @@ Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 WhatsAppErrorCode = Annotated[int, Field(ge=0)]
 """An error code of the WhatsApp Cloud API (e.g. 131047: the 24-hour window is closed)."""
 
-ControlVersion = Annotated[int, Field(ge=0)]
-"""Compare-and-set version of a session's or the system's control; 0 before any change."""
+INT64_MAX = 2**63 - 1
+
+ControlVersion = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
+"""Compare-and-set version of a session's or the system's control; 0 before any change.
+Strict: a guard is a JSON integer in the stores' range, never `"1"`, `true` or `1.0`."""
 
 # --- modes and statuses ------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingress import live, operator_api, read_api, webhook
 from ingress.services import IngressServices
+from ingress.strict_input import validation_refused
 
 
 def create_app(services: IngressServices) -> FastAPI:
@@ -18,6 +20,7 @@ def create_app(services: IngressServices) -> FastAPI:
         version="0.1.0",
     )
     app.state.services = services
+    app.add_exception_handler(RequestValidationError, validation_refused)
     app.include_router(operator_api.router)
     app.include_router(read_api.router)
     app.include_router(live.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -35,5 +36,18 @@ def current_operator(
     return operator
 
 
+def token_check(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Callable[[], bool]:
+    """Whether the request's token still names an active operator, asked again: a
+    long-lived response (the live stream) calls it now and then, so that revoking the
+    token ends it."""
+    operators = services_of(request).operators
+    token = credentials.credentials if credentials is not None else ""
+    return lambda: bool(token) and operators.authenticate(token) is not None
+
+
 CurrentOperator = Annotated[Operator, Depends(current_operator)]
+StillAuthorized = Annotated[Callable[[], bool], Depends(token_check)]
 Services = Annotated[IngressServices, Depends(services_of)]

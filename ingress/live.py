@@ -9,14 +9,15 @@ reconnect (a document changed twice meanwhile arrives once, in its latest state)
 
 The store's `listen` wakes the stream when a projector commits (in-process on the
 embedded back end, Firestore listeners on gcp); a quiet stream sends a comment every
-15 s so proxies keep it open.
+15 s so proxies keep it open. Every 2 s it asks whether its token still names an active
+operator: revoking the operator ends the stream with a `revoked` event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, NamedTuple
@@ -27,11 +28,16 @@ from fastapi.responses import StreamingResponse
 
 from contracts.ports.snapshots import Document, SnapshotStore, Where
 from contracts.vocabulary import EntityId
-from ingress.auth import CurrentOperator, Services
+from ingress.auth import CurrentOperator, Services, StillAuthorized
+from ingress.strict_input import StrictJsonRoute
 
-router = APIRouter(prefix="/api", tags=["live"])
+router = APIRouter(prefix="/api", tags=["live"], route_class=StrictJsonRoute)
 
 KEEP_ALIVE_S = 15.0
+REVALIDATE_S = 2.0
+"""How often an open stream asks whether its token still names an active operator:
+revoking an operator ends their streams within this."""
+REVOKED = "event: revoked\ndata: {}\n\n"
 BATCH = 200
 SETTLE_S = 1.0
 """A change is sent once it is this old: the store stamps `updated_at` in its commit,
@@ -133,6 +139,7 @@ def _event(mark: Mark, document: Document) -> str:
 async def stream(
     request: Request,
     operator: CurrentOperator,
+    authorized: StillAuthorized,
     services: Services,
     session_id: Annotated[
         EntityId | None, Query(description="also this session's messages")
@@ -150,7 +157,7 @@ async def stream(
     except ValueError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return StreamingResponse(
-        _changes(request, snapshots, start, session_id),
+        _changes(request, snapshots, start, session_id, authorized),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -161,7 +168,11 @@ def _now() -> Mark:
 
 
 async def _changes(
-    request: Request, snapshots: SnapshotStore, mark: Mark, session_id: str | None
+    request: Request,
+    snapshots: SnapshotStore,
+    mark: Mark,
+    session_id: str | None,
+    authorized: Callable[[], bool],
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()
@@ -174,6 +185,9 @@ async def _changes(
     try:
         yield ": connected\n\n"
         while not await request.is_disconnected():
+            if not await anyio.to_thread.run_sync(authorized):
+                yield REVOKED
+                return
             changed.clear()
             settled = (datetime.now(UTC) - timedelta(seconds=SETTLE_S)).isoformat(
                 timespec="microseconds"
@@ -190,11 +204,28 @@ async def _changes(
             if changes.held:
                 await asyncio.sleep(SETTLE_S)
                 continue
-            try:
-                await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
-            except TimeoutError:
+            woken = await _wait_for_change(changed, authorized)
+            if woken is None:
+                yield REVOKED
+                return
+            if not woken:
                 yield ": keep-alive\n\n"
                 continue
             await asyncio.sleep(SETTLE_S)  # what woke us is sent once settled
     finally:
         stop_listening()
+
+
+async def _wait_for_change(changed: asyncio.Event, authorized: Callable[[], bool]) -> bool | None:
+    """True once a change is announced, False after `KEEP_ALIVE_S` of quiet, None as
+    soon as the token is found revoked (asked every `REVALIDATE_S`)."""
+    waited = 0.0
+    while waited < KEEP_ALIVE_S:
+        try:
+            await asyncio.wait_for(changed.wait(), min(REVALIDATE_S, KEEP_ALIVE_S - waited))
+            return True
+        except TimeoutError:
+            waited += REVALIDATE_S
+        if not await anyio.to_thread.run_sync(authorized):
+            return None
+    return False

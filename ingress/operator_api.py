@@ -18,8 +18,9 @@ from ingress.auth import CurrentOperator, Services
 from ingress.command_intake import command_status, submit_command
 from ingress.errors import Conflicting, Forbidden, Gone, NotFound
 from ingress.phone_reveal import reveal_phone
+from ingress.strict_input import StrictJsonRoute
 
-router = APIRouter(prefix="/api", tags=["operators"])
+router = APIRouter(prefix="/api", tags=["operators"], route_class=StrictJsonRoute)
 T = TypeVar("T")
 
 _STATUS_OF: dict[type[Exception], int] = {

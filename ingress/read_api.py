@@ -27,10 +27,11 @@ from ingress import reading
 from ingress.auth import CurrentOperator, Services
 from ingress.errors import NotFound
 from ingress.services import IngressServices
+from ingress.strict_input import StrictJsonRoute
 
 T = TypeVar("T")
 
-router = APIRouter(prefix="/api", tags=["read"])
+router = APIRouter(prefix="/api", tags=["read"], route_class=StrictJsonRoute)
 
 Limit = Annotated[int, Query(ge=1, le=200, description="items per page")]
 Cursor = Annotated[

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from adapters.private_files import private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     stream_id      TEXT    NOT NULL,
@@ -88,8 +90,9 @@ CREATE TABLE IF NOT EXISTS snapshot_generations (
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, fsync on
-    every commit, and a generous busy timeout for writers in other processes."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    every commit, and a generous busy timeout for writers in other processes. A new
+    file is created private (`adapters.private_files`), and so are its WAL and SHM."""
+    private_file(Path(path))
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import StringConstraints
 
+from adapters.private_files import private_file
 from contracts.frozen import Frozen
 from contracts.ports.channel import Recipient, Sent
 
@@ -37,7 +38,7 @@ class SandboxChannel:
     """Appends each message to `path` and fsyncs it before answering `Sent`."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self._path = path
         self._lock = threading.Lock()
 

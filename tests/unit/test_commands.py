@@ -180,7 +180,10 @@ def test_invalid_commands_are_rejected_field_by_field(
     assert [(e["loc"], e["type"]) for e in error.value.errors()] == [(loc, error_type)]
 
 
-IDS = st.from_regex(r"\A[A-Za-z0-9_.~+=-]{1,40}\Z")
+IDS = st.from_regex(r"\A[A-Za-z0-9_.~+=-]{1,40}\Z").filter(
+    lambda i: i not in (".", "..") and not (len(i) >= 4 and i[:2] == i[-2:] == "__")
+)
+"""Ids as `EntityId` allows them: its charset, less the names no document can have."""
 REASONS = st.text(min_size=1, max_size=100).filter(lambda s: s.strip() == s and s != "")
 VERSIONS = st.none() | st.integers(0, 10**9)
 ANY_COMMAND = st.one_of(
