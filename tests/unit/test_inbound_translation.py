@@ -420,6 +420,28 @@ def test_a_failed_status_without_a_recipient_is_still_reported(vault: SqliteVaul
     assert (envelope.payload["to_hash"], envelope.payload["error_code"]) == (None, 131026)
 
 
+GROUP_ID = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQ2NzIwNzEzMjQZD"
+
+
+def test_a_status_of_a_message_sent_to_a_group_is_reported(vault: SqliteVault) -> None:
+    """As Meta documents it: `recipient_type` group, `recipient_id` the group's id and
+    `recipient_participant_id` the member."""
+    item = samples.status("delivered", phone=None, message_id=WAMID, timestamp=SENT_AT)
+    item.update(recipient_type="group", recipient_id=GROUP_ID, recipient_participant_id=DIGITS)
+
+    translation = run(samples.body(samples.change(statuses=[item])), vault)
+
+    assert translation.rejected == ()
+    (envelope,) = translation.envelopes
+    assert envelope.event() == WhatsAppStatusReported(
+        wa_message_ref=vault.message_ref(WAMID),
+        status=MessageStatus.DELIVERED,
+        to_hash=None,
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+    assert_no_phone(envelope.model_dump_json())
+
+
 def test_a_status_outside_sent_delivered_read_failed_is_counted_not_published(
     vault: SqliteVault,
 ) -> None:
@@ -529,41 +551,83 @@ def test_a_body_that_is_not_a_messages_webhook_is_rejected(raw: bytes, reason: s
         parse_body(raw)
 
 
-def test_a_timestamp_beyond_what_a_datetime_holds_is_rejected() -> None:
+def rejected_alone(item: dict[str, Any], vault: SqliteVault) -> str:
+    """The reason the only message of a body was set aside; nothing is published."""
+    translation = run(samples.body(samples.change(messages=[item])), vault)
+    assert translation.envelopes == ()
+    (part,) = translation.rejected
+    assert json.loads(part.raw) == item
+    return part.reason
+
+
+def test_a_timestamp_beyond_what_a_datetime_holds_is_rejected(vault: SqliteVault) -> None:
     item = samples.message("text", phone=PHONE, text="oi", timestamp=10**12)
 
-    with pytest.raises(PayloadRejected, match="timestamp"):
-        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+    assert "timestamp" in rejected_alone(item, vault)
 
 
-def test_a_message_without_a_sender_is_rejected() -> None:
+def test_a_message_without_a_sender_is_rejected(vault: SqliteVault) -> None:
     item = samples.message("text", phone=None, text="oi")
 
-    with pytest.raises(PayloadRejected, match="names no sender"):
-        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+    assert "value 0 message 0: names no sender" in rejected_alone(item, vault)
 
 
 def test_a_rejection_names_the_place_but_never_quotes_the_body(vault: SqliteVault) -> None:
     bad = samples.message("location", phone=PHONE, location={"latitude": 200, "longitude": 0})
     bad["text"] = {"body": f"meu número é {PHONE}"}
 
-    with pytest.raises(PayloadRejected) as error:
-        run(samples.body(samples.change(messages=[bad])), vault)
+    reason = rejected_alone(bad, vault)
 
-    assert "value 0 message 0" in error.value.reason
-    assert "latitude" in error.value.reason
-    assert_no_phone(error.value.reason)
+    assert "value 0 message 0" in reason
+    assert "latitude" in reason
+    assert_no_phone(reason)
 
 
-def test_an_invalid_message_id_is_rejected_without_quoting_it() -> None:
+def test_an_invalid_message_id_is_rejected_without_quoting_it(vault: SqliteVault) -> None:
     item = samples.message("text", phone=PHONE, text="oi", message_id="")
     item["from"] = DIGITS
 
-    with pytest.raises(PayloadRejected) as error:
-        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+    reason = rejected_alone(item, vault)
 
-    assert "messages.0.id" in error.value.reason
-    assert_no_phone(error.value.reason)
+    assert "value 0 message 0: id" in reason
+    assert_no_phone(reason)
+
+
+def test_one_malformed_message_does_not_sink_its_siblings(vault: SqliteVault) -> None:
+    first, second = (samples.message("text", phone=PHONE, text=t) for t in ("antes", "depois"))
+    untyped = samples.message("text", phone=PHONE, text=f"sem tipo {PHONE}")
+    del untyped["type"]
+    status = samples.status("read", phone=PHONE)
+    payload = samples.body(
+        samples.change(messages=[first, untyped], contacts=[samples.contact(PHONE)]),
+        samples.change(messages=[second], statuses=[status]),
+    )
+
+    translation = run(payload, vault)
+
+    ref = vault.message_ref
+    assert [e.payload["wa_message_ref"] for e in translation.envelopes] == [
+        ref(first["id"]),
+        ref(second["id"]),
+        ref(status["id"]),
+    ]
+    assert (translation.messages, translation.statuses) == (2, 1)
+    (part,) = translation.rejected
+    assert part.reason == "value 0 message 1: type: Field required"
+    assert json.loads(part.raw) == untyped
+
+
+def test_one_malformed_status_is_set_aside_alone(vault: SqliteVault) -> None:
+    good = samples.status("delivered", phone=PHONE)
+    bad = samples.status("read", phone=PHONE)
+    del bad["id"]
+
+    translation = run(samples.body(samples.change(statuses=[bad, good])), vault)
+
+    assert [e.payload["status"] for e in translation.envelopes] == ["DELIVERED"]
+    (part,) = translation.rejected
+    assert part.reason == "value 0 status 0: id: Field required"
+    assert json.loads(part.raw) == bad
 
 
 def test_published_payloads_are_plain_json(vault: SqliteVault) -> None:
