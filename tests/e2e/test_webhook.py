@@ -321,6 +321,26 @@ def test_one_malformed_message_does_not_sink_its_siblings(webhook: Webhook) -> N
     assert not any(form in envelope.model_dump_json() for form in PHONE_FORMS)
 
 
+def test_a_changed_international_number_is_masked_in_the_notice(webhook: Webhook) -> None:
+    """Meta's `user_changed_number` notice, for a customer outside Brazil."""
+    old, new = "972987654321", "972912345678"
+    notice = {
+        "body": f"User A changed from {old} to {new}",
+        "new_wa_id": new,
+        "type": "user_changed_number",
+    }
+    item = samples.message("system", phone=old, system=notice)
+    raw = samples.encode(samples.body(samples.change(messages=[item])))
+
+    assert webhook.post(raw).json()["messages"] == 1
+
+    (envelope,) = consume(webhook, 1)
+    assert envelope.payload["body_sanitized"] == "User A changed from [telefone] to [telefone]"
+    for number in (old, new, old[3:], new[3:]):
+        assert number not in envelope.model_dump_json()
+        assert number not in stored_text(webhook.backend)
+
+
 def test_a_phone_number_is_nowhere_in_clear(
     webhook: Webhook, capfd: pytest.CaptureFixture[str]
 ) -> None:
