@@ -27,7 +27,7 @@ from contracts.ports.vault import Vault
 from contracts.streams import inbox_stream
 from contracts.vocabulary import MessageStatus
 from domain.identity import InvalidIdentity, contact_identity, normalise_e164
-from ingress.message_content import MessageRefs, message_received
+from ingress.message_content import MessageRefs, customer_event
 
 _STATUSES = {status.value.lower(): status for status in MessageStatus}
 _REPORTED = ("sent", "delivered", "read", "failed")
@@ -96,7 +96,7 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
             try:
                 message = value.message_at(m)
                 sender = contacts.hash_of(value.sender_of(message), remember=True)
-                event = message_received(message, sender, line, vault.message_ref)
+                event = customer_event(message, sender, line, vault.message_ref)
             except (ValueError, PayloadRejected) as error:
                 rejected.append(_rejected_part(f"value {v} message {m}", error, raw))
                 continue

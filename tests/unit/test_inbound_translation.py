@@ -16,7 +16,12 @@ from adapters.crypto.keyring import Keyring
 from adapters.sqlite.vault import SqliteVault
 from contracts.content import ReplyKind
 from contracts.envelope import Actor, EventEnvelope, derived_event_id
-from contracts.events.inbound import MessageReceived, WhatsAppStatusReported
+from contracts.events.inbound import (
+    MessageEdited,
+    MessageReceived,
+    MessageRevoked,
+    WhatsAppStatusReported,
+)
 from contracts.vocabulary import MessageStatus, MessageType
 from domain.identity import contact_identity
 from ingress import samples
@@ -365,11 +370,114 @@ def test_a_system_notice_is_kept_with_its_numbers_masked(vault: SqliteVault) -> 
     assert_no_phone(event.body_sanitized)
 
 
-@pytest.mark.parametrize("wire_type", ["order", "request_welcome", "unknown", "edit"])
+@pytest.mark.parametrize("wire_type", ["unknown", "poll_update", "some_future_type"])
 def test_an_unknown_type_is_kept_under_its_own_name(wire_type: str, vault: SqliteVault) -> None:
-    event = one_message(wire_type, vault, order={"catalog_id": "1", "product_items": []})
+    event = one_message(wire_type, vault)
 
     assert (event.type, event.original_type) == (MessageType.UNKNOWN, wire_type)
+
+
+# Meta's documented shapes (webhooks reference: messages/order, messages/revoke,
+# messages/edit, request_welcome).
+ORDER = {
+    "catalog_id": "1537312090392347",
+    "text": f"entregar na portaria, interfone {PHONE}",
+    "product_items": [
+        {"product_retailer_id": "plano-pro", "quantity": 2, "item_price": 99.9,
+         "currency": "BRL"},
+        {"product_retailer_id": "setup", "quantity": 1, "item_price": 500, "currency": "BRL"},
+    ],
+}  # fmt: skip
+
+
+def test_an_order_keeps_its_catalog_items_and_masked_note(vault: SqliteVault) -> None:
+    event = one_message("order", vault, order=ORDER)
+
+    assert event.type is MessageType.ORDER
+    assert event.original_type is None
+    assert event.order is not None
+    assert event.order.catalog_id == "1537312090392347"
+    assert [
+        (item.product_retailer_id, item.quantity, item.item_price, item.currency)
+        for item in event.order.items
+    ] == [("plano-pro", 2, 99.9, "BRL"), ("setup", 1, 500, "BRL")]
+    assert event.body_sanitized == "entregar na portaria, interfone [telefone]"
+
+
+def test_a_welcome_request_is_a_message_of_its_own_type(vault: SqliteVault) -> None:
+    event = one_message("request_welcome", vault)
+
+    assert (event.type, event.original_type, event.body_sanitized) == (
+        MessageType.REQUEST_WELCOME,
+        None,
+        None,
+    )
+
+
+def customer_event(kind: str, vault: SqliteVault, **parts: Any) -> Any:
+    item = samples.message(kind, phone=PHONE, message_id=WAMID, timestamp=SENT_AT, **parts)
+    payload = samples.body(samples.change(messages=[item], contacts=[samples.contact(PHONE)]))
+    translation = run(payload, vault)
+    assert translation.rejected == ()
+    (envelope,) = translation.envelopes
+    assert envelope.event_id == derived_event_id(vault.message_ref(WAMID), envelope.type)
+    assert envelope.actor is Actor.USER
+    return envelope.event()
+
+
+def test_a_revoke_names_the_deleted_message_and_is_no_new_message(vault: SqliteVault) -> None:
+    event = customer_event("revoke", vault, revoke={"original_message_id": "wamid.earlier"})
+
+    assert event == MessageRevoked(
+        wa_message_ref=vault.message_ref(WAMID),
+        from_hash=phone_hash(vault),
+        original_ref=vault.message_ref("wamid.earlier"),
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        ({"type": "text", "text": {"body": f"na verdade, {PHONE}"}}, "na verdade, [telefone]"),
+        (
+            {"type": "image", "image": {"id": "1", "mime_type": "image/jpeg", "caption": "nova"}},
+            "nova",
+        ),
+    ],
+    ids=["text", "caption"],
+)
+def test_an_edit_names_the_message_and_its_new_masked_text(
+    content: dict[str, Any], shown: str, vault: SqliteVault
+) -> None:
+    edit = {"original_message_id": "wamid.earlier", "message": {"context": {"id": "wamid.x"},
+                                                                 **content}}  # fmt: skip
+
+    event = customer_event("edit", vault, edit=edit)
+
+    assert event == MessageEdited(
+        wa_message_ref=vault.message_ref(WAMID),
+        from_hash=phone_hash(vault),
+        original_ref=vault.message_ref("wamid.earlier"),
+        body_sanitized=shown,
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+
+
+@pytest.mark.parametrize("kind", ["revoke", "edit"])
+def test_a_revoke_or_edit_naming_no_message_is_set_aside(kind: str, vault: SqliteVault) -> None:
+    item = samples.message(kind, phone=PHONE)
+
+    assert f"value 0 message 0: {kind}: names no original_message_id" == rejected_alone(item, vault)
+
+
+def test_a_numeric_timestamp_is_read_as_a_string_one_is(vault: SqliteVault) -> None:
+    item = samples.message("text", phone=PHONE, text="oi", timestamp=SENT_AT)
+    item["timestamp"] = SENT_AT
+
+    (envelope,) = run(samples.body(samples.change(messages=[item])), vault).envelopes
+
+    assert envelope.occurred_at == datetime.fromtimestamp(SENT_AT, UTC)
 
 
 # --- statuses --------------------------------------------------------------------------
