@@ -41,6 +41,21 @@ class Reaction(Frozen):
     emoji: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
 
 
+class OrderItem(Frozen):
+    product_retailer_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    quantity: Annotated[int, Field(ge=0)] | None = None
+    item_price: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    currency: Annotated[str, StringConstraints(max_length=8)] | None = None
+
+
+class Order(Frozen):
+    """A cart the customer sent from the business's catalog. Their note is the
+    message's `body_sanitized`."""
+
+    catalog_id: Annotated[str, StringConstraints(max_length=256)] | None = None
+    items: Annotated[tuple[OrderItem, ...], Field(max_length=100)] = ()
+
+
 class ReplyKind(StrEnum):
     """How the customer picked an option: WhatsApp's interactive subtypes, and the
     quick-reply `button` of a template."""

@@ -205,6 +205,10 @@ class MessageType(StrEnum):
     LOCATION = "location"
     CONTACTS = "contacts"
     SYSTEM = "system"
+    ORDER = "order"
+    REQUEST_WELCOME = "request_welcome"
+    """The customer opened the chat for the first time: there is nothing to read, only
+    someone to greet."""
     UNSUPPORTED = "unsupported"
     UNKNOWN = "unknown"
 

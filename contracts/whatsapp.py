@@ -3,7 +3,9 @@
 Lenient where Meta grows: unknown keys are ignored and every part we do not need is
 optional, so a new field never turns a customer's message into a dead letter. Strict
 where we depend on it: the top-level shape, ids, timestamps and a sender for every
-message. A body that fails here is "not a known shape" and is kept for operators.
+message. A body whose outline fails here is "not a known shape" and is kept whole for
+operators; each message and status is read on its own (`Message`, `Status`), so one
+malformed part is kept alone and does not sink its siblings.
 
 These models hold phone numbers (`from`, `wa_id`, `recipient_id`); they never leave the
 ingress: the translation replaces every number with a `from_hash`.
@@ -18,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 UnixSeconds = Annotated[int, Field(ge=0, le=253_402_300_799)]
-"""Meta sends timestamps as strings of Unix seconds; lax parsing turns them into ints.
-At most the end of year 9999, the last instant a `datetime` holds."""
+"""Meta sends timestamps as strings of Unix seconds, some payloads as numbers; lax
+parsing takes both. At most the end of year 9999, the last instant a `datetime` holds."""
 
 
 class _Meta(BaseModel):
@@ -97,6 +99,50 @@ class System(_Meta):
     body: str | None = None
 
 
+class OrderItem(_Meta):
+    product_retailer_id: str
+    quantity: int | None = None
+    item_price: float | None = None
+    currency: str | None = None
+
+
+class Order(_Meta):
+    """A cart the customer sent from a catalog; `text` is their note."""
+
+    catalog_id: str | None = None
+    text: str | None = None
+    product_items: list[OrderItem] = []
+
+
+class Revoke(_Meta):
+    """The customer deleted one of their messages."""
+
+    original_message_id: Id
+
+
+class EditedContent(_Meta):
+    """The new content of an edited message: its text, or a media caption."""
+
+    type: str | None = None
+    text: Text | None = None
+    image: Media | None = None
+    video: Media | None = None
+    document: Media | None = None
+
+    def body(self) -> str | None:
+        if self.text is not None:
+            return self.text.body
+        media = self.image or self.video or self.document
+        return media.caption if media else None
+
+
+class Edit(_Meta):
+    """The customer edited one of their messages."""
+
+    original_message_id: Id
+    message: EditedContent | None = None
+
+
 class Context(_Meta):
     """What the message replies to or forwards. `from` (a phone number) is ignored."""
 
@@ -139,6 +185,9 @@ class Message(_Meta):
     interactive: Interactive | None = None
     button: TemplateButton | None = None
     system: System | None = None
+    order: Order | None = None
+    revoke: Revoke | None = None
+    edit: Edit | None = None
     context: Context | None = None
     referral: Referral | None = None
     errors: list[Error] = []
@@ -162,6 +211,9 @@ class Status(_Meta):
     id: Id
     status: Annotated[str, StringConstraints(min_length=1)]
     timestamp: UnixSeconds
+    recipient_type: str | None = None
+    """`group` for a message we sent to a group: `recipient_id` is then the group's id,
+    not a phone number."""
     recipient_id: str | None = None
     recipient_user_id: str | None = None
     errors: list[Error] = []
@@ -194,19 +246,27 @@ class Sender(BaseModel):
 
 
 class MessagesValue(_Meta):
+    """`messages` and `statuses` are kept as sent, each read on its own
+    (`message_at`, `status_at`)."""
+
     metadata: Metadata
     contacts: list[Contact] = []
-    messages: list[Message] = []
-    statuses: list[Status] = []
+    messages: list[Any] = []
+    statuses: list[Any] = []
     errors: list[Error] = []
 
-    @model_validator(mode="after")
-    def _every_message_has_a_sender(self) -> Self:
-        for index, message in enumerate(self.messages):
-            sender = self.sender_of(message)
-            if sender.user_id is None and sender.phone is None:
-                raise ValueError(f"messages[{index}] names no sender (from, from_user_id, wa_id)")
-        return self
+    def message_at(self, index: int) -> Message:
+        """The message at `index`; raises `ValidationError`, or `ValueError` when it
+        names no sender."""
+        message = Message.model_validate(self.messages[index])
+        sender = self.sender_of(message)
+        if sender.user_id is None and sender.phone is None:
+            raise ValueError("names no sender (from, from_user_id, wa_id)")
+        return message
+
+    def status_at(self, index: int) -> Status:
+        """The status at `index`; raises `ValidationError`."""
+        return Status.model_validate(self.statuses[index])
 
     def sender_of(self, message: Message) -> Sender:
         """`from` and `from_user_id`, completed from the `contacts` entry that matches

@@ -5,7 +5,9 @@ Each is replaced by a placeholder an operator understands (they are Brazilian, h
 Portuguese): `[telefone]`, `[email]`, `[cpf]`, `[cnpj]`, `[cartão]`. Everything else is
 left alone: prices (`R$ 1.500,00`), dates, times, CEPs, short numbers, URLs.
 
-What counts, in the order the detectors run (an earlier one wins):
+What counts (an earlier one wins; the run of 10 to 15 digits, 7, is looked at right
+after the punctuated CNPJ, so that a CPF, a card or a Brazilian detector cannot take a
+part of it and leave the rest):
 
 1. e-mail: `local@domain.tld`.
 2. CNPJ with punctuation: `12.345.678/0001-95`, `12345678/0001-95`, and the
@@ -24,14 +26,20 @@ What counts, in the order the detectors run (an earlier one wins):
    10 to 13 digits shaped like that is masked, even inside a URL (`wa.me/55119...`);
    a numeric id of that shape is masked too: that is the price of never leaking one.
 6. international phone: `+` followed by at least 7 digits, with separators.
-7. local number without area code: a mobile `99999-0001` / `9 9999-0001` /
+7. any other run of 10 to 15 digits, with or without `+`, and with spaces, dots,
+   dashes or parentheses between its groups: every length an E.164 number can have
+   with its country code (`972987654321`, `44 20 7946 0958`, `(415) 555-2671`).
+   Like the Brazilian detector, it masks a numeric id (`protocolo 20241125001`) or a
+   bare 11 digits that fail the CPF check: that is the price of never leaking an
+   international number. An IPv4 address (`192.168.100.200`) is not a phone number.
+8. local number without area code: a mobile `99999-0001` / `9 9999-0001` /
    `999990001`, or `3333-4444` (a separator is required for 8 digits, which could be
    a date like `25122024`). A range of years (`2019-2023`) or of round numbers
    (`2000-3000`) is not a phone number, nor are 4-digit groups beside other digit
    groups (`1234 5678 9012 3456`, a code that failed the card check).
 
-Known gaps: a 12- to 15-digit run without `+` that is not Brazilian is not a phone to
-this module; nor is an 8-digit run without a separator.
+Known gaps: an 8-digit run without a separator is not a phone to this module, nor is a
+phone glued to other digit groups into a run of more than 15 digits.
 
 Masking is idempotent: placeholders hold no digits and no `@`, so what one pass leaves
 a second pass leaves too (the property tests hold it to that).
@@ -76,6 +84,18 @@ _BR_PHONE = re.compile(
 _BR_MOBILE_WITH_COUNTRY = re.compile(r"55[1-9]{2}9\d{8}")
 
 _INTERNATIONAL_PHONE = re.compile(r"\+\s?\d(?:[\s.()-]{0,2}\d){6,}(?!\d)")
+
+_DIGITS_OF_A_PHONE = re.compile(
+    r"""
+    (?<![\w+.-])
+    (?:\+\s?)?
+    (?:\(\d+\)[\s.-]?)?          # an area code in parentheses
+    \d+(?:[ .()-]{1,2}\d+)*     # digit groups and their separators
+    (?!\w)(?![.-]\d)
+    """,
+    re.VERBOSE,
+)
+_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
 
 _LOCAL_PHONE = re.compile(
     r"""
@@ -146,6 +166,22 @@ def _card_end(groups: list[re.Match[str]], start: int) -> int | None:
     return found
 
 
+def _digits_of_a_phone(match: re.Match[str]) -> str:
+    """The whole run is a phone number, unless it is a CPF, a CNPJ or a card number,
+    named as such."""
+    found = match.group()
+    digits = _digits(found)
+    if not 10 <= len(digits) <= 15 or _IPV4.fullmatch(found):
+        return found
+    document = _CPF_OR_BARE.fullmatch(found)
+    if document is not None and _cpf_or_cnpj(document) != found:
+        return _cpf_or_cnpj(document)
+    card = _DIGIT_RUN.fullmatch(found) and len(digits) >= 13 and _luhn_valid(digits)
+    if card and not _BR_MOBILE_WITH_COUNTRY.fullmatch(digits):
+        return CARD
+    return PHONE
+
+
 def _local_phone(match: re.Match[str]) -> str:
     first, second = match.group("first"), match.group("second")
     if first is not None and _a_range(int(first), int(second)):
@@ -202,6 +238,7 @@ def _luhn_valid(digits: str) -> bool:
 _DETECTORS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (_EMAIL, _always(EMAIL)),
     (_CNPJ_PUNCTUATED, _always(CNPJ)),
+    (_DIGITS_OF_A_PHONE, _digits_of_a_phone),
     (_CPF_OR_BARE, _cpf_or_cnpj),
     (_DIGIT_RUN, _cards),
     (_BR_PHONE, _always(PHONE)),

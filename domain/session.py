@@ -18,7 +18,9 @@ from contracts.events import (
     CooldownEnded,
     CooldownEscalated,
     CooldownStarted,
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     MessageStatusUpdated,
     NoteAdded,
     OutboundClaimed,
@@ -184,6 +186,21 @@ def _received(session: Session, event: MessageReceived, envelope: EventEnvelope)
     return session.model_copy(update=changes)
 
 
+def _revoked(session: Session, event: MessageRevoked, _: EventEnvelope) -> Session:
+    """A deleted message is not answered."""
+    pending = tuple(p for p in session.pending if p.ref != event.original_ref)
+    return session.model_copy(update={"pending": pending})
+
+
+def _edited(session: Session, event: MessageEdited, _: EventEnvelope) -> Session:
+    """An edited message still unanswered is answered as it now reads."""
+    pending = tuple(
+        p.model_copy(update={"text": event.body_sanitized}) if p.ref == event.original_ref else p
+        for p in session.pending
+    )
+    return session.model_copy(update={"pending": pending})
+
+
 def _shown(message: Pending) -> Turn:
     return Turn(actor=Actor.USER, text=message.text or f"[{message.type.value}]")
 
@@ -333,6 +350,8 @@ def _noted(session: Session, _: NoteAdded, __: EventEnvelope) -> Session:
 Evolver = Callable[[Session, Any, EventEnvelope], Session]
 _EVOLVERS: dict[type[Event], Evolver] = {
     MessageReceived: _received,
+    MessageRevoked: _revoked,
+    MessageEdited: _edited,
     ControlChanged: _control,
     ReplyDrafted: _drafted,
     ReplyDraftFailed: _draft_failed,

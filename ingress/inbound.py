@@ -1,6 +1,8 @@
 """From a signed webhook body to the envelopes the `inbound` topic carries.
 
-Every entry, change, message and status of a body is translated (Meta batches). Ids
+Every entry, change, message and status of a body is translated (Meta batches), each
+message and status on its own: one that does not fit is set aside with its reason (to
+be kept sealed for operators) and its siblings flow on. Ids
 derive from WhatsApp's ids, so a redelivered body yields the same envelopes and
 changes nothing downstream. Phone numbers stop here: each sender becomes a `from_hash`,
 the number itself goes only into the vault, and each WhatsApp message id (which holds
@@ -13,8 +15,6 @@ means.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +27,7 @@ from contracts.ports.vault import Vault
 from contracts.streams import inbox_stream
 from contracts.vocabulary import MessageStatus
 from domain.identity import InvalidIdentity, contact_identity, normalise_e164
-from ingress.message_content import MessageRefs, message_received
+from ingress.message_content import MessageRefs, customer_event
 
 _STATUSES = {status.value.lower(): status for status in MessageStatus}
 _REPORTED = ("sent", "delivered", "read", "failed")
@@ -44,12 +44,23 @@ class PayloadRejected(Exception):
 
 
 @dataclass(frozen=True)
+class RejectedPart:
+    """One message or status of a body that does not fit the catalogue."""
+
+    reason: str
+    """Where in the body and why, never a value from it."""
+    raw: bytes
+    """The part alone, as JSON: to be kept sealed, never in clear."""
+
+
+@dataclass(frozen=True)
 class Translation:
     envelopes: tuple[EventEnvelope, ...]
     messages: int
     statuses: int
     ignored_statuses: int
     """Statuses other than sent, delivered, read and failed (e.g. `deleted`)."""
+    rejected: tuple[RejectedPart, ...] = ()
 
 
 def parse_body(raw: bytes) -> wa.WebhookBody:
@@ -71,26 +82,35 @@ def parse_body(raw: bytes) -> wa.WebhookBody:
 
 
 def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Translation:
-    """Every message and status of `body` as an envelope for the `inbound` topic.
+    """Every message and status of `body` as an envelope for the `inbound` topic, and
+    the parts that do not fit the catalogue, each with its reason.
 
-    Remembers each sender's number in the vault. Raises `PayloadRejected` when a part
-    does not fit the catalogue; nothing is published then, and the body is kept whole."""
+    Remembers each sender's number in the vault."""
     contacts = _Contacts(vault)
     envelopes: list[EventEnvelope] = []
+    rejected: list[RejectedPart] = []
     messages = statuses = ignored = 0
     for v, value in enumerate(body.values()):
         line = value.metadata.phone_number_id
-        for m, message in enumerate(value.messages):
-            with _part(f"value {v} message {m}"):
+        for m, raw in enumerate(value.messages):
+            try:
+                message = value.message_at(m)
                 sender = contacts.hash_of(value.sender_of(message), remember=True)
-                event = message_received(message, sender, line, vault.message_ref)
+                event = customer_event(message, sender, line, vault.message_ref)
+            except (ValueError, PayloadRejected) as error:
+                rejected.append(_rejected_part(f"value {v} message {m}", error, raw))
+                continue
             envelopes.append(
                 _envelope(event, event.wa_message_ref, message.occurred_at, recorded_at, Actor.USER)
             )
             messages += 1
-        for s, status in enumerate(value.statuses):
-            with _part(f"value {v} status {s}"):
+        for s, raw in enumerate(value.statuses):
+            try:
+                status = value.status_at(s)
                 reported = _status_reported(status, contacts, line, vault.message_ref)
+            except (ValueError, PayloadRejected) as error:
+                rejected.append(_rejected_part(f"value {v} status {s}", error, raw))
+                continue
             if reported is None:
                 ignored += 1
                 continue
@@ -99,7 +119,7 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
                 _envelope(reported, key, status.occurred_at, recorded_at, Actor.SYSTEM)
             )
             statuses += 1
-    return Translation(tuple(envelopes), messages, statuses, ignored)
+    return Translation(tuple(envelopes), messages, statuses, ignored, tuple(rejected))
 
 
 def _status_reported(
@@ -108,7 +128,7 @@ def _status_reported(
     if status.status not in _REPORTED:
         return None
     recipient = wa.Sender(user_id=status.recipient_user_id, phone=status.recipient_id)
-    has_recipient = recipient.user_id or recipient.phone
+    has_recipient = status.recipient_type != "group" and (recipient.user_id or recipient.phone)
     error = status.errors[0] if status.errors else None
     return WhatsAppStatusReported(
         wa_message_ref=refs(status.id),
@@ -175,13 +195,15 @@ def _unidentifiable(error: InvalidIdentity) -> PayloadRejected:
     return PayloadRejected(f"a sender or recipient is not identifiable: {error}")
 
 
-@contextmanager
-def _part(where: str) -> Iterator[None]:
-    """Name the part of the body that does not fit the catalogue."""
-    try:
-        yield
-    except ValidationError as error:
-        raise PayloadRejected(f"{where}: {_describe(error)}") from None
+def _rejected_part(where: str, error: ValueError | PayloadRejected, raw: object) -> RejectedPart:
+    if isinstance(error, ValidationError):
+        why = _describe(error)
+    elif isinstance(error, PayloadRejected):
+        why = error.reason
+    else:
+        why = str(error)  # raised by our own checks, which quote no value
+    part = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return RejectedPart(f"{where}: {why}", part.encode())
 
 
 def _describe(error: ValidationError, limit: int = 3) -> str:

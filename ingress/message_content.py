@@ -1,4 +1,5 @@
-"""What a WhatsApp message says, in the catalogue's words: `MessageReceived`.
+"""What a WhatsApp message says, in the catalogue's words: `MessageReceived`, or, for
+a customer deleting or editing an earlier message, `MessageRevoked` or `MessageEdited`.
 
 Text that a customer typed (a body, a caption, a chosen option's title, an ad's copy)
 is sanitised before it goes anywhere; what identifies a person by phone (`context.from`,
@@ -15,12 +16,14 @@ from contracts.content import (
     InteractiveReply,
     Location,
     Media,
+    Order,
+    OrderItem,
     Reaction,
     Referral,
     ReplyContext,
     ReplyKind,
 )
-from contracts.events.inbound import MessageReceived
+from contracts.events.inbound import MessageEdited, MessageReceived, MessageRevoked
 from contracts.vocabulary import MessageType
 from domain.sanitize import sanitize_text
 
@@ -31,6 +34,35 @@ _SHORT = 1024
 
 MessageRefs = Callable[[str], str]
 """WhatsApp message id → its ref."""
+
+CustomerEvent = MessageReceived | MessageRevoked | MessageEdited
+
+
+def customer_event(
+    message: wa.Message, from_hash: str, business_number_id: str, refs: MessageRefs
+) -> CustomerEvent:
+    """A revoke or an edit names the message it changes; anything else is a message.
+    Raises `ValueError` (a `pydantic.ValidationError` among them) when a part is
+    outside what the catalogue accepts."""
+    if message.type == "revoke":
+        if message.revoke is None:
+            raise ValueError("revoke: names no original_message_id")
+        return MessageRevoked(
+            wa_message_ref=refs(message.id), from_hash=from_hash,
+            original_ref=refs(message.revoke.original_message_id),
+            business_number_id=business_number_id,
+        )  # fmt: skip
+    if message.type == "edit":
+        if message.edit is None:
+            raise ValueError("edit: names no original_message_id")
+        content = message.edit.message
+        return MessageEdited(
+            wa_message_ref=refs(message.id), from_hash=from_hash,
+            original_ref=refs(message.edit.original_message_id),
+            body_sanitized=_clean(content.body() if content else None),
+            business_number_id=business_number_id,
+        )  # fmt: skip
+    return message_received(message, from_hash, business_number_id, refs)
 
 
 def message_received(
@@ -53,6 +85,7 @@ def message_received(
         interactive=interactive,
         context=_context(message.context, refs),
         referral=_referral(message.referral),
+        order=_order(message),
         error_code=message.errors[0].code if message.errors else None,
         business_number_id=business_number_id,
     )
@@ -76,6 +109,8 @@ def _body(message: wa.Message) -> str | None:
         return message.text.body
     if message.type == "system" and message.system:
         return message.system.body
+    if message.type == "order" and message.order:
+        return message.order.text
     media = message.media()
     return media.caption if media else None
 
@@ -97,6 +132,17 @@ def _location(message: wa.Message) -> Location | None:
         name=_clean(found.name, _SHORT),
         address=_clean(found.address, _SHORT),
     )
+
+
+def _order(message: wa.Message) -> Order | None:
+    found = message.order if message.type == "order" else None
+    if found is None:
+        return None
+    items = tuple(
+        OrderItem.model_validate(item.model_dump(include=set(OrderItem.model_fields)))
+        for item in found.product_items
+    )
+    return Order(catalog_id=found.catalog_id, items=items)
 
 
 def _reaction(message: wa.Message, refs: MessageRefs) -> Reaction | None:

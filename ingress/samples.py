@@ -32,6 +32,8 @@ class SampleKind(StrEnum):
     BUTTON = "button"
     UNSUPPORTED = "unsupported"
     SYSTEM = "system"
+    ORDER = "order"
+    REQUEST_WELCOME = "request_welcome"
     STATUS = "status"
 
 
@@ -154,6 +156,15 @@ def _system(_text: str, phone: str | None) -> Json:
     }
 
 
+def _order(text: str, _phone: str | None) -> Json:
+    item = {"product_retailer_id": "plano-pro", "quantity": 1, "item_price": 99.9,
+            "currency": "BRL"}  # fmt: skip
+    order: Json = {"catalog_id": "1537312090392347", "product_items": [item]}
+    if text:
+        order["text"] = text
+    return {"order": order}
+
+
 _OTHER_CONTENT: dict[str, Callable[[str, str | None], Json]] = {
     "location": _location,
     "contacts": _contacts,
@@ -162,6 +173,7 @@ _OTHER_CONTENT: dict[str, Callable[[str, str | None], Json]] = {
     "button": _button,
     "unsupported": _unsupported,
     "system": _system,
+    "order": _order,
 }
 
 

@@ -1,7 +1,8 @@
 """`GET|POST /webhooks/whatsapp`: Meta's subscription check and its deliveries.
 
 A POST is answered 200 only once what it carries is durable: its messages and statuses
-published on the `inbound` topic, or the unreadable body kept as a dead letter. Only the
+published on the `inbound` topic, each part that does not fit kept alone as a dead
+letter, or the unreadable body kept whole as a dead letter. Only the
 signature decides a refusal (401); anything else Meta would retry for days. Nothing
 slow happens here: the conversation worker reads the topic.
 """
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from ingress.inbound import PayloadRejected, parse_body, translate
+from ingress.inbound import PayloadRejected, RejectedPart, parse_body, translate
 from ingress.rejected import keep_rejected
 from ingress.services import INBOUND_TOPIC, IngressServices
 from ingress.signature import HEADER, SignatureInvalid, claimed_digest, verify_signature
@@ -94,9 +95,10 @@ async def receive(request: Request) -> JSONResponse:
     return JSONResponse(outcome)
 
 
-def accept(services: IngressServices, body: bytes) -> dict[str, str | int]:
-    """Publish what a verified body carries, or keep it as a dead letter; return once
-    either is durable."""
+def accept(services: IngressServices, body: bytes) -> dict[str, str | int | list[str]]:
+    """Publish what a verified body carries and keep each part that does not fit as a
+    dead letter, or keep the whole body when it cannot be read at all; return once all
+    of it is durable."""
     try:
         translation = translate(parse_body(body), services.vault, services.clock())
     except PayloadRejected as rejected:
@@ -112,18 +114,31 @@ def accept(services: IngressServices, body: bytes) -> dict[str, str | int]:
         return {"status": "kept_for_operators", "event_id": event_id}
     if translation.envelopes:
         services.bus.publish(INBOUND_TOPIC, translation.envelopes)
+    kept = [_keep_part(services, part) for part in translation.rejected]
     log.info(
         "webhook published",
         messages=translation.messages,
         statuses=translation.statuses,
         ignored_statuses=translation.ignored_statuses,
+        kept_for_operators=len(kept),
         correlation_ids=[e.correlation_id for e in translation.envelopes[:_LOGGED_IDS]],
     )
-    return {
+    outcome: dict[str, str | int | list[str]] = {
         "status": "published",
         "messages": translation.messages,
         "statuses": translation.statuses,
     }
+    if kept:
+        outcome["kept_for_operators"] = kept
+    return outcome
+
+
+def _keep_part(services: IngressServices, part: RejectedPart) -> str:
+    reason = f"one part of a delivery, {part.reason}"
+    now = services.clock()
+    event_id = keep_rejected(services.store, services.bus, services.vault, part.raw, reason, now)
+    log.warning("webhook part kept as a dead letter", reason=reason, correlation_id=event_id)
+    return event_id
 
 
 async def _read_capped(request: Request) -> bytes:

@@ -1,6 +1,7 @@
 """`messages/{session_id}:{seq}`: the message log the console shows, one entry per
 inbound message and per outbound claimed, keyed by the session-stream version that
-created it (stable across rebuilds). An outbound's entry follows its status."""
+created it (stable across rebuilds). An outbound's entry follows its status; an inbound
+one is marked deleted, or shows its new text, when the customer deletes or edits it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from contracts.envelope import Actor
 from contracts.events import (
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     MessageStatusUpdated,
     OutboundClaimed,
     OutboundFailed,
@@ -26,6 +31,7 @@ from contracts.vocabulary import Direction, MessageStatus, MessageType
 from projections.projection import Recorded
 
 MESSAGES = "messages"
+_JSON_TIME = TypeAdapter(datetime)
 
 _ACTOR_OF = {
     OutboundKind.REPLY: Actor.LLM,
@@ -39,6 +45,11 @@ def message_id(session_id: str, seq: int) -> str:
     return f"{session_id}:{seq:08d}"
 
 
+def _inbound_key(ref: str) -> str:
+    """The state's key of an inbound entry: `:` is in no outbound id."""
+    return f"in:{ref}"
+
+
 class MessagesProjection:
     name = "messages"
     collections = (MESSAGES,)
@@ -49,18 +60,33 @@ class MessagesProjection:
     def fold(
         self, state: Document, events: Sequence[Recorded], now: datetime
     ) -> tuple[Document, list[Write]]:
-        """The state maps each outbound id to its entry, as last written."""
+        """The state maps each outbound id to its entry, as last written, and each
+        inbound message's ref to its seq, text and earlier texts (what an edit needs)."""
         changed: dict[str, MessageLogEntry] = {}  # document id -> entry
+        amended: dict[str, dict[str, Any]] = {}  # document id -> fields, of earlier entries
         outbounds = dict(state)
         for recorded in events:
+            if isinstance(recorded.event, MessageRevoked | MessageEdited):
+                _amend(recorded, outbounds, changed, amended)
+                continue
             entry = _entry(recorded, outbounds, changed)
             if entry is None:
                 continue
             changed[message_id(entry.session_id, entry.seq)] = entry
             if entry.outbound_id is not None:
                 outbounds[entry.outbound_id] = entry
+            elif entry.wa_message_ref is not None:
+                inbound: dict[str, Any] = {
+                    "seq": entry.seq,
+                    "body": entry.body_sanitized,
+                    "edits": [],
+                }
+                outbounds[_inbound_key(entry.wa_message_ref)] = inbound
         stamp = now.isoformat()
-        writes: list[Write] = []
+        writes: list[Write] = [
+            Put(MESSAGES, doc_id, {**fields, "updated_at": stamp}, merge=True)
+            for doc_id, fields in amended.items()
+        ]
         for doc_id, entry in changed.items():
             data = entry.model_dump(mode="json")
             if entry.outbound_id is not None:
@@ -82,7 +108,7 @@ def _entry(
             type=event.type, body_sanitized=event.body_sanitized, actor=Actor.USER,
             wa_message_ref=event.wa_message_ref, status=MessageStatus.RECEIVED,
             media=event.media, location=event.location, reaction=event.reaction,
-            interactive=event.interactive, context=event.context,
+            interactive=event.interactive, context=event.context, order=event.order,
             correlation_id=envelope.correlation_id, created_at=at,
         )  # fmt: skip
     if isinstance(event, OutboundClaimed):
@@ -107,6 +133,36 @@ def _entry(
             "wa_message_ref": ref,
         }
     )
+
+
+def _amend(
+    recorded: Recorded,
+    state: dict[str, Any],
+    changed: dict[str, MessageLogEntry],
+    amended: dict[str, dict[str, Any]],
+) -> None:
+    """Mark the original deleted, or show its new text and keep the one it replaces.
+    An original this session's log does not hold (an earlier session's) is left as is."""
+    envelope, event = recorded.envelope, recorded.event
+    assert isinstance(event, MessageRevoked | MessageEdited)
+    known = state.get(_inbound_key(event.original_ref))
+    if known is None:
+        return
+    at = _JSON_TIME.dump_python(envelope.occurred_at, mode="json")  # as the entry writes it
+    if isinstance(event, MessageRevoked):
+        fields: dict[str, Any] = {"deleted_at": at}
+    else:
+        edits = [*known["edits"], {"body_sanitized": known["body"], "replaced_at": at}]
+        state[_inbound_key(event.original_ref)] = {
+            **known, "body": event.body_sanitized, "edits": edits
+        }  # fmt: skip
+        fields = {"body_sanitized": event.body_sanitized, "edits": edits}
+    doc_id = message_id(envelope.stream_id.removeprefix("session-"), known["seq"])
+    if doc_id in changed:
+        written = changed[doc_id].model_dump(mode="json")
+        changed[doc_id] = MessageLogEntry.model_validate({**written, **fields})
+    else:
+        amended[doc_id] = {**amended.get(doc_id, {}), **fields}
 
 
 def _status_change(event: object, at: datetime) -> StatusChange | None:

@@ -93,7 +93,9 @@ class Pipeline:
     def webhook_envelopes(self, body: dict[str, Any]) -> list[EventEnvelope]:
         """What the webhook would publish for `body`."""
         parsed = wa.WebhookBody.model_validate(body)
-        return list(translate(parsed, self.vault, datetime.now(UTC)).envelopes)
+        translation = translate(parsed, self.vault, datetime.now(UTC))
+        assert not translation.rejected, [part.reason for part in translation.rejected]
+        return list(translation.envelopes)
 
     def text(
         self, text: str, *, phone: str = PHONE, message_id: str | None = None,

@@ -2,8 +2,10 @@
 
 A customer's message is recorded first (its session, lead, cooldown, warning), in one
 transaction; what was appended is published; then, once the burst is over, the
-reply is drafted and claimed or suppressed (`workers.replies`). A delivery status
-finds its outbound through the `wamessage-<ref>` stream and moves it forward.
+reply is drafted and claimed or suppressed (`workers.replies`). A customer deleting or
+editing an earlier message is recorded on their current session, answered by nothing.
+A delivery status finds its outbound through the `wamessage-<ref>` stream and moves it
+forward.
 
 Every step is idempotent: a redelivery appends nothing new, publishes again what was
 appended, and carries on from where the first delivery stopped.
@@ -16,8 +18,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from contracts.envelope import EventEnvelope, derived_event_id
-from contracts.events import MessageReceived, WhatsAppMessageLinked, WhatsAppStatusReported
+from contracts.envelope import Actor, EventEnvelope, derived_event_id
+from contracts.events import (
+    MessageEdited,
+    MessageReceived,
+    MessageRevoked,
+    WhatsAppMessageLinked,
+    WhatsAppStatusReported,
+)
 from contracts.ports.eventstore import Appended, EventIdConflict, StreamTransaction
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream, wamessage_stream
 from contracts.topics import EVENTS_TOPIC
@@ -64,6 +72,8 @@ class ConversationWorker:
         event = envelope.event()
         if isinstance(event, MessageReceived):
             self._message(envelope, event)
+        elif isinstance(event, MessageRevoked | MessageEdited):
+            self._amendment(envelope, event)
         elif isinstance(event, WhatsAppStatusReported):
             self._status(envelope, event)
         else:
@@ -122,6 +132,38 @@ class ConversationWorker:
         reader.append(decision.emits, cause)
         same = session is not None and session.session_id == decision.session_id
         return _Recording(decision.session_id, decision.answerable, session if same else None)
+
+    # --- a customer deleting or editing a message --------------------------------------
+
+    def _amendment(self, envelope: EventEnvelope, event: MessageRevoked | MessageEdited) -> None:
+        """Recorded on the contact's current session (where the log finds the original,
+        when it is there); nothing when the contact has no session yet."""
+        services = self._services
+        cause = Cause(envelope.event_id, envelope.correlation_id, envelope.event_id)
+
+        def record(tx: StreamTransaction) -> str | None:
+            reader = Reader(tx)
+            lead = fold_lead(reader.read(lead_stream(lead_id_for(event.from_hash))))
+            if lead is None:
+                return None
+            stream = session_stream(lead.session_id)
+            reader.append([Emit(stream, event, Actor.USER, envelope.occurred_at)], cause)
+            return lead.session_id
+
+        lock = self._locks[hash(event.from_hash) % len(self._locks)]
+        try:
+            with lock:
+                committed = services.store.transact(record)
+        except EventIdConflict:
+            log.info("amendment_recorded_before", correlation_id=cause.correlation_id)
+            return
+        publish(services.bus, committed.appended)
+        log.info(
+            "amendment_recorded",
+            type=envelope.type,
+            correlation_id=cause.correlation_id,
+            session_id=committed.value,
+        )
 
     # --- a delivery status -------------------------------------------------------------
 

@@ -12,7 +12,9 @@ from contracts.events.flood import (
     FloodDetected,
 )
 from contracts.events.inbound import (
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     MessageStatusUpdated,
     WhatsAppStatusReported,
 )
@@ -63,7 +65,9 @@ __all__ = [
     "LeadOpened",
     "LeadSessionStarted",
     "LeadStatusChanged",
+    "MessageEdited",
     "MessageReceived",
+    "MessageRevoked",
     "MessageStatusUpdated",
     "NoteAdded",
     "OutboundClaimed",

@@ -1,8 +1,9 @@
-"""What WhatsApp tells us: the customer's messages and the delivery statuses of ours.
+"""What WhatsApp tells us: the customer's messages, what they later did to them
+(deleted, edited), and the delivery statuses of ours.
 
-`MessageReceived` and `WhatsAppStatusReported` are what the webhook publishes on the
-`inbound` topic; `MessageReceived` and `MessageStatusUpdated` are recorded on a
-session's stream."""
+`MessageReceived`, `MessageRevoked`, `MessageEdited` and `WhatsAppStatusReported` are
+what the webhook publishes on the `inbound` topic; all but the last are recorded on a
+session's stream, and `MessageStatusUpdated` too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Annotated, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
-from contracts.content import InteractiveReply, Location, Media, Reaction, Referral, ReplyContext
+from contracts.content import (
+    InteractiveReply,
+    Location,
+    Media,
+    Order,
+    Reaction,
+    Referral,
+    ReplyContext,
+)
 from contracts.envelope import Event
 from contracts.vocabulary import (
     ContactHash,
@@ -49,6 +58,7 @@ class MessageReceived(Event):
     interactive: InteractiveReply | None = None
     context: ReplyContext | None = None
     referral: Referral | None = None
+    order: Order | None = None
     error_code: WhatsAppErrorCode | None = None
     """WhatsApp's error code on an `unsupported` message."""
     business_number_id: BusinessNumberId | None = None
@@ -60,6 +70,36 @@ class MessageReceived(Event):
         if (self.type is MessageType.UNKNOWN) != (self.original_type is not None):
             raise ValueError("original_type is set exactly when type is 'unknown'")
         return self
+
+
+class MessageRevoked(Event):
+    """The customer deleted one of their messages (WhatsApp's `revoke`). Not a new
+    message: recorded on the contact's current session, it marks the original deleted
+    in the log. Its event id derives from `wa_message_ref`, the notice's own."""
+
+    TYPE = "MessageRevoked"
+
+    wa_message_ref: WaMessageRef
+    from_hash: ContactHash
+    original_ref: WaMessageRef
+    """The message deleted."""
+    business_number_id: BusinessNumberId | None = None
+
+
+class MessageEdited(Event):
+    """The customer edited one of their messages (WhatsApp's `edit`): the log shows the
+    new text and keeps the earlier ones. Not a new message; recorded on the contact's
+    current session. Its event id derives from `wa_message_ref`, the notice's own."""
+
+    TYPE = "MessageEdited"
+
+    wa_message_ref: WaMessageRef
+    from_hash: ContactHash
+    original_ref: WaMessageRef
+    """The message edited."""
+    body_sanitized: SanitizedText | None = None
+    """The new text (or caption), masked like any message's."""
+    business_number_id: BusinessNumberId | None = None
 
 
 class WhatsAppStatusReported(Event):

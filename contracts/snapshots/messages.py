@@ -7,7 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from contracts.content import InteractiveReply, Location, Media, Reaction, ReplyContext
+from contracts.content import InteractiveReply, Location, Media, Order, Reaction, ReplyContext
 from contracts.envelope import Actor
 from contracts.frozen import Frozen
 from contracts.vocabulary import (
@@ -27,6 +27,13 @@ class StatusChange(Frozen):
     status: MessageStatus
     at: AwareDatetime
     error_code: WhatsAppErrorCode | None = None
+
+
+class EarlierText(Frozen):
+    """What an edited message said before an edit."""
+
+    body_sanitized: SanitizedText | None = None
+    replaced_at: AwareDatetime
 
 
 class MessageLogEntry(Frozen):
@@ -51,6 +58,12 @@ class MessageLogEntry(Frozen):
     reaction: Reaction | None = None
     interactive: InteractiveReply | None = None
     context: ReplyContext | None = None
+    order: Order | None = None
+    edits: tuple[EarlierText, ...] = ()
+    """What the customer's edits replaced, oldest first; `body_sanitized` is the text
+    as last edited."""
+    deleted_at: AwareDatetime | None = None
+    """When the customer deleted the message (WhatsApp's `revoke`)."""
     correlation_id: str
     created_at: AwareDatetime
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -286,6 +287,58 @@ def test_an_unreadable_signed_body_is_acknowledged_and_kept_sealed(
     assert webhook.services.vault.unseal(base64.b64decode(event.sealed_body)) == raw
     assert not any(form in envelope.model_dump_json() for form in PHONE_FORMS)
     assert_only_sentinel_arrives(webhook)
+
+
+def test_one_malformed_message_does_not_sink_its_siblings(webhook: Webhook) -> None:
+    siblings = [samples.message("text", phone=PHONE, text=t) for t in ("antes", "depois")]
+    untyped = samples.message("text", phone=PHONE, text=f"sem tipo {PHONE}")
+    del untyped["type"]
+    status = samples.status("delivered", phone=PHONE)
+    payload = samples.body(
+        samples.change(messages=[siblings[0], untyped], contacts=[samples.contact(PHONE)]),
+        samples.change(messages=[siblings[1]], statuses=[status]),
+    )
+
+    response = webhook.post(samples.encode(payload))
+
+    assert response.status_code == 200
+    outcome = response.json()
+    assert (outcome["status"], outcome["messages"], outcome["statuses"]) == ("published", 2, 1)
+    ref = webhook.services.vault.message_ref
+    received = consume(webhook, 3)
+    assert {e.payload["wa_message_ref"] for e in received} == {
+        ref(siblings[0]["id"]), ref(siblings[1]["id"]), ref(status["id"])
+    }  # fmt: skip
+    (event_id,) = outcome["kept_for_operators"]
+    part = json.dumps(untyped, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(part.encode()).hexdigest()
+    (envelope,) = webhook.services.store.read(deadletter_stream(digest))
+    assert envelope.event_id == event_id
+    event = envelope.event()
+    assert isinstance(event, WebhookPayloadRejected)
+    assert "value 0 message 1: type: Field required" in event.reason
+    assert json.loads(webhook.services.vault.unseal(base64.b64decode(event.sealed_body))) == untyped
+    assert not any(form in envelope.model_dump_json() for form in PHONE_FORMS)
+
+
+def test_a_changed_international_number_is_masked_in_the_notice(webhook: Webhook) -> None:
+    """Meta's `user_changed_number` notice, for a customer outside Brazil."""
+    old, new = "972987654321", "972912345678"
+    notice = {
+        "body": f"User A changed from {old} to {new}",
+        "new_wa_id": new,
+        "type": "user_changed_number",
+    }
+    item = samples.message("system", phone=old, system=notice)
+    raw = samples.encode(samples.body(samples.change(messages=[item])))
+
+    assert webhook.post(raw).json()["messages"] == 1
+
+    (envelope,) = consume(webhook, 1)
+    assert envelope.payload["body_sanitized"] == "User A changed from [telefone] to [telefone]"
+    for number in (old, new, old[3:], new[3:]):
+        assert number not in envelope.model_dump_json()
+        assert number not in stored_text(webhook.backend)
 
 
 def test_a_phone_number_is_nowhere_in_clear(

@@ -24,13 +24,15 @@ from contracts.envelope import EventEnvelope
 from contracts.operators import Role
 from contracts.ports.eventstore import EventStore
 from contracts.ports.snapshots import SnapshotStore
+from contracts.topics import INBOUND_TOPIC
 from contracts.vocabulary import SessionOutcome
+from ingress import samples
 from projections.catalogue import OWNERS, PROJECTIONS
 from projections.projector import Projector
 from projections.rebuild import rebuild
 from projections.status import projection_status
 from tests.backends import Backend
-from tests.pipeline import FAST, Pipeline, TimedOut, eventually, pipeline_on, running
+from tests.pipeline import FAST, PHONE, Pipeline, TimedOut, eventually, pipeline_on, running
 
 Dump = dict[str, dict[str, dict[str, Any]]]
 
@@ -253,3 +255,50 @@ def _projected(
     found = dump(snapshots)
     snapshots.close()
     return found
+
+
+def test_orders_welcomes_edits_and_deletions_read_back_in_the_message_log(
+    pipeline: Pipeline,
+) -> None:
+    """Meta's documented shapes, through the worker and the projector: a deletion and
+    an edit change the entries they name and add none."""
+    assert pipeline.snapshots is not None
+    welcome = samples.message("request_welcome", phone=PHONE)
+    hi = samples.message("text", phone=PHONE, text="quero o plano bsico")
+    order = samples.message("order", phone=PHONE, order={
+        "catalog_id": "1537312090392347", "text": "entregar na portaria",
+        "product_items": [{"product_retailer_id": "plano-pro", "quantity": 2,
+                           "item_price": 99.9, "currency": "BRL"}],
+    })  # fmt: skip
+    contacts = [samples.contact(PHONE)]
+    messages = samples.body(samples.change(messages=[welcome, hi, order], contacts=contacts))
+    pipeline.bus.publish(INBOUND_TOPIC, pipeline.webhook_envelopes(messages))
+    session_id = pipeline.session_id()
+    pipeline.wait_for(session_id, "MessageReceived", count=3)
+    edit = samples.message("edit", phone=PHONE, edit={
+        "original_message_id": hi["id"],
+        "message": {"type": "text", "text": {"body": "quero o plano básico"}},
+    })  # fmt: skip
+    revoke = samples.message("revoke", phone=PHONE, revoke={"original_message_id": order["id"]})
+    amendments = samples.body(samples.change(messages=[edit, revoke], contacts=contacts))
+
+    pipeline.bus.publish(INBOUND_TOPIC, pipeline.webhook_envelopes(amendments))
+
+    pipeline.wait_for(session_id, "MessageRevoked")
+    pipeline.wait_for(session_id, "MessageEdited")
+    wait_caught_up(pipeline, timeout=30)
+    log = pipeline.snapshots.query("messages", [], order_by="seq").documents
+    inbound = {m["wa_message_ref"]: m for m in log if m["direction"] == "IN"}
+    ref = pipeline.vault.message_ref
+    assert set(inbound) == {ref(welcome["id"]), ref(hi["id"]), ref(order["id"])}
+    assert inbound[ref(welcome["id"])]["type"] == "request_welcome"
+    edited = inbound[ref(hi["id"])]
+    assert edited["body_sanitized"] == "quero o plano básico"
+    assert [e["body_sanitized"] for e in edited["edits"]] == ["quero o plano bsico"]
+    assert edited["deleted_at"] is None
+    deleted = inbound[ref(order["id"])]
+    assert deleted["deleted_at"] is not None
+    assert deleted["order"]["items"][0]["product_retailer_id"] == "plano-pro"
+    session = pipeline.snapshots.get("sessions", session_id)
+    assert session is not None
+    assert session["inbound_count"] == 3

@@ -123,6 +123,28 @@ def test_statuses_move_the_outbound_forward_from_sent_to_delivered_to_read(
     assert WAMID not in str([e.payload for e in pipeline.events(session_id)])
 
 
+def test_a_status_of_a_message_sent_to_a_group_is_recorded_against_its_outbound(
+    pipeline: Pipeline, graph: FakeGraph
+) -> None:
+    """Meta's group status: `recipient_id` is the group's id, not a phone number."""
+    session_id, outbound_id = answered(pipeline, graph)
+    status = samples.status("read", phone=None, message_id=WAMID)
+    status.update(
+        recipient_type="group",
+        recipient_id="Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQ2NzIwNzEzMjQZD",
+        recipient_participant_id=samples.meta_digits(PHONE),
+    )
+    body = samples.body(samples.change(statuses=[status]))
+
+    pipeline.bus.publish(INBOUND_TOPIC, pipeline.webhook_envelopes(body))
+
+    eventually(
+        lambda: status_of(pipeline, session_id, outbound_id) is MessageStatus.READ, what="read"
+    )
+    (recorded,) = updates(pipeline, session_id)
+    assert recorded.payload["outbound_id"] == outbound_id
+
+
 def test_a_late_delivered_after_read_and_a_repeated_report_change_nothing(
     pipeline: Pipeline, graph: FakeGraph
 ) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from contracts.commands import TakeOver
-from contracts.content import InteractiveReply, Media, ReplyContext, ReplyKind
+from contracts.content import InteractiveReply, Media, Order, OrderItem, ReplyContext, ReplyKind
 from contracts.envelope import Actor, Event, EventEnvelope, NewEvent
 from contracts.events import (
     CommandApplied,
@@ -30,7 +30,9 @@ from contracts.events import (
     LeadOpened,
     LeadSessionStarted,
     LeadStatusChanged,
+    MessageEdited,
     MessageReceived,
+    MessageRevoked,
     MessageStatusUpdated,
     NoteAdded,
     OutboundClaimed,
@@ -210,6 +212,34 @@ EXAMPLES: list[Event] = [
         type=MessageType.INTERACTIVE,
         body_sanitized="Software sob medida",
         interactive=InteractiveReply(kind=ReplyKind.BUTTON_REPLY, reply_id="svc-custom"),
+        business_number_id="106540352242922",
+    ),
+    MessageReceived(
+        wa_message_ref="0b1f5c7e9a2d4f6e8c1a3b5d7f9e2c4a6b8d0f1e3c5a7b9d2f4e6c8a0b1d3f5e",
+        from_hash=FROM_HASH,
+        type=MessageType.ORDER,
+        body_sanitized="entregar na portaria",
+        order=Order(
+            catalog_id="1537312090392347",
+            items=(
+                OrderItem(
+                    product_retailer_id="plano-pro", quantity=2, item_price=99.9, currency="BRL"
+                ),
+            ),
+        ),
+        business_number_id="106540352242922",
+    ),
+    MessageRevoked(
+        wa_message_ref="5e2a4c6e8a0c2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e4a6c8e0a2c4e6a8c0e2a",
+        from_hash=FROM_HASH,
+        original_ref=WAMID,
+        business_number_id="106540352242922",
+    ),
+    MessageEdited(
+        wa_message_ref="7a9c1e3a5c7e9a1c3e5a7c9e1a3c5e7a9c1e3a5c7e9a1c3e5a7c9e1a3c5e7a9c",
+        from_hash=FROM_HASH,
+        original_ref=WAMID,
+        body_sanitized="segue o print certo",
         business_number_id="106540352242922",
     ),
     WhatsAppStatusReported(

@@ -16,7 +16,12 @@ from adapters.crypto.keyring import Keyring
 from adapters.sqlite.vault import SqliteVault
 from contracts.content import ReplyKind
 from contracts.envelope import Actor, EventEnvelope, derived_event_id
-from contracts.events.inbound import MessageReceived, WhatsAppStatusReported
+from contracts.events.inbound import (
+    MessageEdited,
+    MessageReceived,
+    MessageRevoked,
+    WhatsAppStatusReported,
+)
 from contracts.vocabulary import MessageStatus, MessageType
 from domain.identity import contact_identity
 from ingress import samples
@@ -365,11 +370,114 @@ def test_a_system_notice_is_kept_with_its_numbers_masked(vault: SqliteVault) -> 
     assert_no_phone(event.body_sanitized)
 
 
-@pytest.mark.parametrize("wire_type", ["order", "request_welcome", "unknown", "edit"])
+@pytest.mark.parametrize("wire_type", ["unknown", "poll_update", "some_future_type"])
 def test_an_unknown_type_is_kept_under_its_own_name(wire_type: str, vault: SqliteVault) -> None:
-    event = one_message(wire_type, vault, order={"catalog_id": "1", "product_items": []})
+    event = one_message(wire_type, vault)
 
     assert (event.type, event.original_type) == (MessageType.UNKNOWN, wire_type)
+
+
+# Meta's documented shapes (webhooks reference: messages/order, messages/revoke,
+# messages/edit, request_welcome).
+ORDER = {
+    "catalog_id": "1537312090392347",
+    "text": f"entregar na portaria, interfone {PHONE}",
+    "product_items": [
+        {"product_retailer_id": "plano-pro", "quantity": 2, "item_price": 99.9,
+         "currency": "BRL"},
+        {"product_retailer_id": "setup", "quantity": 1, "item_price": 500, "currency": "BRL"},
+    ],
+}  # fmt: skip
+
+
+def test_an_order_keeps_its_catalog_items_and_masked_note(vault: SqliteVault) -> None:
+    event = one_message("order", vault, order=ORDER)
+
+    assert event.type is MessageType.ORDER
+    assert event.original_type is None
+    assert event.order is not None
+    assert event.order.catalog_id == "1537312090392347"
+    assert [
+        (item.product_retailer_id, item.quantity, item.item_price, item.currency)
+        for item in event.order.items
+    ] == [("plano-pro", 2, 99.9, "BRL"), ("setup", 1, 500, "BRL")]
+    assert event.body_sanitized == "entregar na portaria, interfone [telefone]"
+
+
+def test_a_welcome_request_is_a_message_of_its_own_type(vault: SqliteVault) -> None:
+    event = one_message("request_welcome", vault)
+
+    assert (event.type, event.original_type, event.body_sanitized) == (
+        MessageType.REQUEST_WELCOME,
+        None,
+        None,
+    )
+
+
+def customer_event(kind: str, vault: SqliteVault, **parts: Any) -> Any:
+    item = samples.message(kind, phone=PHONE, message_id=WAMID, timestamp=SENT_AT, **parts)
+    payload = samples.body(samples.change(messages=[item], contacts=[samples.contact(PHONE)]))
+    translation = run(payload, vault)
+    assert translation.rejected == ()
+    (envelope,) = translation.envelopes
+    assert envelope.event_id == derived_event_id(vault.message_ref(WAMID), envelope.type)
+    assert envelope.actor is Actor.USER
+    return envelope.event()
+
+
+def test_a_revoke_names_the_deleted_message_and_is_no_new_message(vault: SqliteVault) -> None:
+    event = customer_event("revoke", vault, revoke={"original_message_id": "wamid.earlier"})
+
+    assert event == MessageRevoked(
+        wa_message_ref=vault.message_ref(WAMID),
+        from_hash=phone_hash(vault),
+        original_ref=vault.message_ref("wamid.earlier"),
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        ({"type": "text", "text": {"body": f"na verdade, {PHONE}"}}, "na verdade, [telefone]"),
+        (
+            {"type": "image", "image": {"id": "1", "mime_type": "image/jpeg", "caption": "nova"}},
+            "nova",
+        ),
+    ],
+    ids=["text", "caption"],
+)
+def test_an_edit_names_the_message_and_its_new_masked_text(
+    content: dict[str, Any], shown: str, vault: SqliteVault
+) -> None:
+    edit = {"original_message_id": "wamid.earlier", "message": {"context": {"id": "wamid.x"},
+                                                                 **content}}  # fmt: skip
+
+    event = customer_event("edit", vault, edit=edit)
+
+    assert event == MessageEdited(
+        wa_message_ref=vault.message_ref(WAMID),
+        from_hash=phone_hash(vault),
+        original_ref=vault.message_ref("wamid.earlier"),
+        body_sanitized=shown,
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+
+
+@pytest.mark.parametrize("kind", ["revoke", "edit"])
+def test_a_revoke_or_edit_naming_no_message_is_set_aside(kind: str, vault: SqliteVault) -> None:
+    item = samples.message(kind, phone=PHONE)
+
+    assert f"value 0 message 0: {kind}: names no original_message_id" == rejected_alone(item, vault)
+
+
+def test_a_numeric_timestamp_is_read_as_a_string_one_is(vault: SqliteVault) -> None:
+    item = samples.message("text", phone=PHONE, text="oi", timestamp=SENT_AT)
+    item["timestamp"] = SENT_AT
+
+    (envelope,) = run(samples.body(samples.change(messages=[item])), vault).envelopes
+
+    assert envelope.occurred_at == datetime.fromtimestamp(SENT_AT, UTC)
 
 
 # --- statuses --------------------------------------------------------------------------
@@ -418,6 +526,28 @@ def test_a_failed_status_without_a_recipient_is_still_reported(vault: SqliteVaul
     (envelope,) = run(samples.body(samples.change(statuses=[item])), vault).envelopes
 
     assert (envelope.payload["to_hash"], envelope.payload["error_code"]) == (None, 131026)
+
+
+GROUP_ID = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQ2NzIwNzEzMjQZD"
+
+
+def test_a_status_of_a_message_sent_to_a_group_is_reported(vault: SqliteVault) -> None:
+    """As Meta documents it: `recipient_type` group, `recipient_id` the group's id and
+    `recipient_participant_id` the member."""
+    item = samples.status("delivered", phone=None, message_id=WAMID, timestamp=SENT_AT)
+    item.update(recipient_type="group", recipient_id=GROUP_ID, recipient_participant_id=DIGITS)
+
+    translation = run(samples.body(samples.change(statuses=[item])), vault)
+
+    assert translation.rejected == ()
+    (envelope,) = translation.envelopes
+    assert envelope.event() == WhatsAppStatusReported(
+        wa_message_ref=vault.message_ref(WAMID),
+        status=MessageStatus.DELIVERED,
+        to_hash=None,
+        business_number_id=samples.BUSINESS_NUMBER_ID,
+    )
+    assert_no_phone(envelope.model_dump_json())
 
 
 def test_a_status_outside_sent_delivered_read_failed_is_counted_not_published(
@@ -529,41 +659,83 @@ def test_a_body_that_is_not_a_messages_webhook_is_rejected(raw: bytes, reason: s
         parse_body(raw)
 
 
-def test_a_timestamp_beyond_what_a_datetime_holds_is_rejected() -> None:
+def rejected_alone(item: dict[str, Any], vault: SqliteVault) -> str:
+    """The reason the only message of a body was set aside; nothing is published."""
+    translation = run(samples.body(samples.change(messages=[item])), vault)
+    assert translation.envelopes == ()
+    (part,) = translation.rejected
+    assert json.loads(part.raw) == item
+    return part.reason
+
+
+def test_a_timestamp_beyond_what_a_datetime_holds_is_rejected(vault: SqliteVault) -> None:
     item = samples.message("text", phone=PHONE, text="oi", timestamp=10**12)
 
-    with pytest.raises(PayloadRejected, match="timestamp"):
-        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+    assert "timestamp" in rejected_alone(item, vault)
 
 
-def test_a_message_without_a_sender_is_rejected() -> None:
+def test_a_message_without_a_sender_is_rejected(vault: SqliteVault) -> None:
     item = samples.message("text", phone=None, text="oi")
 
-    with pytest.raises(PayloadRejected, match="names no sender"):
-        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+    assert "value 0 message 0: names no sender" in rejected_alone(item, vault)
 
 
 def test_a_rejection_names_the_place_but_never_quotes_the_body(vault: SqliteVault) -> None:
     bad = samples.message("location", phone=PHONE, location={"latitude": 200, "longitude": 0})
     bad["text"] = {"body": f"meu número é {PHONE}"}
 
-    with pytest.raises(PayloadRejected) as error:
-        run(samples.body(samples.change(messages=[bad])), vault)
+    reason = rejected_alone(bad, vault)
 
-    assert "value 0 message 0" in error.value.reason
-    assert "latitude" in error.value.reason
-    assert_no_phone(error.value.reason)
+    assert "value 0 message 0" in reason
+    assert "latitude" in reason
+    assert_no_phone(reason)
 
 
-def test_an_invalid_message_id_is_rejected_without_quoting_it() -> None:
+def test_an_invalid_message_id_is_rejected_without_quoting_it(vault: SqliteVault) -> None:
     item = samples.message("text", phone=PHONE, text="oi", message_id="")
     item["from"] = DIGITS
 
-    with pytest.raises(PayloadRejected) as error:
-        parse_body(samples.encode(samples.body(samples.change(messages=[item]))))
+    reason = rejected_alone(item, vault)
 
-    assert "messages.0.id" in error.value.reason
-    assert_no_phone(error.value.reason)
+    assert "value 0 message 0: id" in reason
+    assert_no_phone(reason)
+
+
+def test_one_malformed_message_does_not_sink_its_siblings(vault: SqliteVault) -> None:
+    first, second = (samples.message("text", phone=PHONE, text=t) for t in ("antes", "depois"))
+    untyped = samples.message("text", phone=PHONE, text=f"sem tipo {PHONE}")
+    del untyped["type"]
+    status = samples.status("read", phone=PHONE)
+    payload = samples.body(
+        samples.change(messages=[first, untyped], contacts=[samples.contact(PHONE)]),
+        samples.change(messages=[second], statuses=[status]),
+    )
+
+    translation = run(payload, vault)
+
+    ref = vault.message_ref
+    assert [e.payload["wa_message_ref"] for e in translation.envelopes] == [
+        ref(first["id"]),
+        ref(second["id"]),
+        ref(status["id"]),
+    ]
+    assert (translation.messages, translation.statuses) == (2, 1)
+    (part,) = translation.rejected
+    assert part.reason == "value 0 message 1: type: Field required"
+    assert json.loads(part.raw) == untyped
+
+
+def test_one_malformed_status_is_set_aside_alone(vault: SqliteVault) -> None:
+    good = samples.status("delivered", phone=PHONE)
+    bad = samples.status("read", phone=PHONE)
+    del bad["id"]
+
+    translation = run(samples.body(samples.change(statuses=[bad, good])), vault)
+
+    assert [e.payload["status"] for e in translation.envelopes] == ["DELIVERED"]
+    (part,) = translation.rejected
+    assert part.reason == "value 0 status 0: id: Field required"
+    assert json.loads(part.raw) == bad
 
 
 def test_published_payloads_are_plain_json(vault: SqliteVault) -> None:

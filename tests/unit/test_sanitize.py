@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from domain.sanitize import sanitize_text
@@ -38,6 +38,16 @@ from domain.sanitize import sanitize_text
         ("+44 20 7946 0958", "[telefone]"),
         ("+351 912 345 678 é o de Lisboa", "[telefone] é o de Lisboa"),
         ("x+4915112345678", "x[telefone]"),
+        (
+            "User A changed from 972987654321 to 972912345678",
+            "User A changed from [telefone] to [telefone]",
+        ),
+        ("(415) 555-2671", "[telefone]"),
+        ("44 20 7946 0958", "[telefone]"),
+        ("447911123456", "[telefone]"),
+        ("351.912.345.678", "[telefone]"),
+        ("protocolo 20241125001", "protocolo [telefone]"),  # the price of the rule above
+        ("cpf 12345678901", "cpf [telefone]"),  # not a CPF (check digits), 11 digits
         # e-mail
         ("email: joao.silva+vendas@empresa.com.br!", "email: [email]!"),
         ("MARIA@EXEMPLO.COM", "[email]"),
@@ -86,9 +96,8 @@ def test_personal_data_is_masked(text: str, masked: str) -> None:
         "CEP 01310-100",
         "entre 2019-2023 vendemos 2000-3000 peças",
         "pedido 123456",
-        "protocolo 20241125001",
         "código 1234 5678 9012 3456",
-        "cpf 12345678901",  # bare and the check digits fail: just a number
+        "pedido 123456789",
         "nota 9,5 de 10, 100% satisfeito",
         "versão 3.14.159, IP 192.168.100.200",
         "https://www.loja.com.br/produtos/camiseta-azul?cor=2&tam=M",
@@ -204,6 +213,37 @@ def test_a_phone_number_never_survives(before: str, phone: tuple[str, str], afte
 
     assert subscriber not in re.sub(r"\D", "", masked)
     assert re.search(r"\[(telefone|cpf)\]", masked)  # 11 bare digits may be a valid CPF
+
+
+@st.composite
+def e164_numbers(draw: st.DrawFn) -> str:
+    """Any number of E.164's lengths with its country code (10 to 15 digits), as
+    people write it: bare, after `+`, its groups apart by spaces, dots or dashes, the
+    group after the country code perhaps in parentheses."""
+    country = draw(st.builds(str.__add__, st.sampled_from("123456789"), digits(2)))[
+        : draw(st.integers(1, 3))
+    ]
+    national = draw(digits(draw(st.integers(10 - len(country), 15 - len(country)))))
+    cuts = sorted(draw(st.sets(st.integers(1, len(national) - 1), max_size=4)))
+    groups = [national[a:b] for a, b in zip([0, *cuts], [*cuts, len(national)], strict=True)]
+    separator = draw(st.sampled_from(["", " ", ".", "-"]))
+    if separator and len(groups) > 1 and draw(st.booleans()):
+        groups[0] = f"({groups[0]})"
+    written = separator.join(groups) if separator else "".join(groups)
+    plus = draw(st.sampled_from(["", "+"]))
+    return f"{plus}{country}{separator or ''}{written}"
+
+
+@given(FILLER, e164_numbers(), FILLER)
+@example(" ", "972987654321", " ")
+@example(" ", "+44 20 7946 0958", " ")
+@example(" ", "1 (415) 555-2671", " ")
+def test_no_number_of_an_e164_length_survives(before: str, number: str, after: str) -> None:
+    assume(not re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", number))  # an IPv4 address's shape
+
+    masked = sanitize_text(before + number + after)
+
+    assert not re.search(r"\d", masked), masked
 
 
 @given(FILLER, emails(), FILLER)
