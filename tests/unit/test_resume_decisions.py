@@ -181,6 +181,21 @@ def test_a_session_still_paused_again_does_not_wait_until_the_next_resume() -> N
     assert not waits(world, pause, session_id)
 
 
+def test_a_takeover_that_commits_before_the_resume_s_claim_wins() -> None:
+    world, session_id = answered_world()
+    paused(world)
+    world.receive(ANA, "alô?")
+    pause = resumed(world)
+    assert waits(world, pause, session_id)
+    drafted = world.draft(session_id, input_id=resume_input_id("resume-1", session_id))
+    world.command(TakeOver(target_session_id=session_id, reason="vip"), by="ana")
+
+    claimed = world.reply(drafted)
+
+    assert [e.type for e in claimed] == ["ReplyDrafted", "OutboundSuppressed"]
+    assert claimed[1].payload["reason"] == "HUMAN_TAKEOVER"
+
+
 # --- the command and its result --------------------------------------------------------
 
 
