@@ -150,7 +150,7 @@ def open_channel(settings: Settings) -> Channel:
 
 
 def worker_services(
-    settings: Settings, store: EventStore, bus: Bus, vault: Vault
+    settings: Settings, store: EventStore, bus: Bus, vault: Vault, snapshots: SnapshotStore
 ) -> WorkerServices:
     from app.telemetry import InstrumentedChannel, InstrumentedResponder
 
@@ -163,6 +163,7 @@ def worker_services(
         clock=partial(datetime.now, UTC),
         policy=conversation_policy(settings),
         default_line=settings.whatsapp_phone_number_id,
+        snapshots=snapshots,
     )
 
 

@@ -51,7 +51,7 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
     snapshots = open_snapshots(settings)
     watch_dead_letters(bus)
     if with_workers:
-        workers = worker_services(settings, store, bus, vault)
+        workers = worker_services(settings, store, bus, vault, snapshots)
         start_workers(workers, concurrency=settings.worker_concurrency)
         start_projector(store, bus, snapshots)
         doing = f"  responder: {workers.responder.name}; channel: {type(workers.channel).__name__}"

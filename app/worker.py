@@ -8,7 +8,13 @@ import threading
 import structlog
 import typer
 
-from app.bootstrap import open_bus, open_event_store, open_vault, worker_services
+from app.bootstrap import (
+    open_bus,
+    open_event_store,
+    open_snapshots,
+    open_vault,
+    worker_services,
+)
 from app.runtime import WorkerKind, start_workers
 from app.settings import Settings
 
@@ -22,7 +28,8 @@ def run_workers(settings: Settings, names: list[str]) -> None:
         choices = ", ".join(kind.value for kind in WorkerKind)
         raise typer.BadParameter(f"unknown worker in {names}; choose from {choices}") from None
     store, bus = open_event_store(settings), open_bus(settings)
-    services = worker_services(settings, store, bus, open_vault(settings))
+    snapshots = open_snapshots(settings)
+    services = worker_services(settings, store, bus, open_vault(settings), snapshots)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -32,4 +39,5 @@ def run_workers(settings: Settings, names: list[str]) -> None:
         pass
     log.info("workers_stopping")
     bus.close()
+    snapshots.close()
     store.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, Strict
+from pydantic import Field, Strict, StrictBool
 
 from contracts.frozen import Frozen
 from contracts.vocabulary import (
@@ -103,10 +103,16 @@ class PauseAll(_Command):
 
 
 class ResumeAll(_Command):
+    """Lift the kill switch."""
+
     ADMIN_ONLY = True
     type: Literal["RESUME_ALL"] = "RESUME_ALL"
     reason: Reason
     expected_control_version: ControlVersion | None = None
+    answer_waiting: StrictBool = True
+    """Reply once to every session whose customer wrote during the pause and still waits
+    (bot in charge, 24-hour window open); with false, nothing is sent until the customer
+    writes again."""
 
 
 class SendMessage(_SessionCommand):

@@ -210,7 +210,20 @@ def _pause_all(command: PauseAll, context: CommandContext) -> Applied:
 
 
 def _resume_all(command: ResumeAll, context: CommandContext) -> Applied:
-    return _global(context, GlobalMode.LLM_ACTIVE, command.reason, command.expected_control_version)
+    """Which sessions waited is found after the commit (`domain.resume`): the result
+    says whether they will be answered."""
+    resumed = _global(
+        context, GlobalMode.LLM_ACTIVE, command.reason, command.expected_control_version
+    )
+    if not resumed.emits:
+        return resumed
+    if command.answer_waiting:
+        return Applied(f"{resumed.result}; answering the sessions that waited", resumed.emits)
+    waiting = (
+        "not answering the sessions that waited (answer_waiting: false): "
+        "they are answered when they write again"
+    )
+    return Applied(f"{resumed.result}; {waiting}", resumed.emits)
 
 
 def _send_message(command: SendMessage, context: CommandContext) -> Applied:

@@ -86,6 +86,7 @@ class Pipeline:
         return WorkerServices(
             store=self.store, bus=self.bus, vault=self.vault, responder=self.responder,
             channel=self.channel, clock=self.clock, policy=self.policy,
+            snapshots=self.snapshots,
         )  # fmt: skip
 
     # --- a customer -------------------------------------------------------------------

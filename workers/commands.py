@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from contracts.commands import CommandStatus, ForgetContact, OperatorCommand
+from contracts.commands import CommandStatus, ForgetContact, OperatorCommand, ResumeAll
 from contracts.envelope import Actor, EventEnvelope
 from contracts.events import CommandApplied, CommandRejected, CommandRequested
 from contracts.streams import SYSTEM_STREAM, command_stream, lead_stream, session_stream
@@ -25,6 +25,9 @@ from domain.lead import fold_lead
 from domain.session import fold_session
 from domain.system import fold_system
 from workers.appending import Cause, Reader, publish
+from workers.bursts import Bursts
+from workers.replies import Replies
+from workers.resume import WaitingAnswers
 from workers.services import WorkerServices
 
 log = structlog.get_logger(__name__)
@@ -41,6 +44,7 @@ class _Decided:
 class CommandWorker:
     def __init__(self, services: WorkerServices) -> None:
         self._services = services
+        self._waiting = WaitingAnswers(services, Replies(services, Bursts()))
 
     def handle(self, envelope: EventEnvelope) -> None:
         requested = envelope.event()
@@ -60,6 +64,9 @@ class CommandWorker:
         log.info("command_decided", command_id=command_id, type=command.type,
                  status=decided.status, result=decided.result,
                  redelivered=bool(decided.recorded_before))  # fmt: skip
+        answers = isinstance(command, ResumeAll) and command.answer_waiting
+        if answers and decided.status is CommandStatus.APPLIED:
+            self._waiting.answer(command_id, envelope)
 
     def _decide(
         self, reader: Reader, command_id: str, command: OperatorCommand, requested_by: str

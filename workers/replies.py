@@ -45,12 +45,24 @@ class Replies:
         `ResponderFailed` (after recording it) so that the message is delivered again,
         and dead-lettered after the bus's attempts. `recorded` is the session as the
         message's record left it, when the caller knows it."""
-        services = self._services
-        bound = log.bind(correlation_id=cause.correlation_id, session_id=session_id)
         outbound_id = outbound_id_for(cause.input_id)
         session = self._burst_over(session_id, ref, outbound_id, recorded)
         if session is None:
             return
+        reply_cause = Cause(f"{cause.input_id}:reply", cause.correlation_id, cause.causation_id)
+        self._draft_and_claim(session, outbound_id, reply_cause)
+
+    def answer_waiting(self, session: Session, outbound_id: str, cause: Cause) -> str | None:
+        """Draft and claim one reply to what `session` has pending, outside any burst
+        (RESUME_ALL's reply to a session that waited through the pause). The claim's
+        event type, or None when nothing was drafted. Raises `ResponderFailed` after
+        recording it."""
+        return self._draft_and_claim(session, outbound_id, cause)
+
+    def _draft_and_claim(self, session: Session, outbound_id: str, cause: Cause) -> str | None:
+        services = self._services
+        session_id = session.session_id
+        bound = log.bind(correlation_id=cause.correlation_id, session_id=session_id)
         lead = fold_lead(services.store.read(lead_stream(session.lead_id)))
         system = fold_system(services.store.read(SYSTEM_STREAM))
         now = services.clock()
@@ -60,7 +72,7 @@ class Replies:
         conversation = conversation_for(session, lead) if lead else None
         if closed is not None or conversation is None:
             bound.info("reply_not_drafted", gate=closed)
-            return
+            return None
         started = time.monotonic()
         try:
             draft = services.responder.draft(conversation)
@@ -75,13 +87,11 @@ class Replies:
             responder=services.responder.name,
             latency_ms=_elapsed_ms(started),
         )
-        reply_cause = Cause(f"{cause.input_id}:reply", cause.correlation_id, cause.causation_id)
-        committed = services.store.transact(
-            lambda tx: self._claim(tx, session_id, made, reply_cause)
-        )
+        committed = services.store.transact(lambda tx: self._claim(tx, session_id, made, cause))
         publish(services.bus, committed.appended)
         bound.info("reply_decided", outbound_id=outbound_id, outcome=committed.value,
                    latency_ms=made.latency_ms)  # fmt: skip
+        return committed.value
 
     def _burst_over(
         self, session_id: str, ref: str, outbound_id: str, recorded: Session | None
@@ -129,10 +139,7 @@ class Replies:
             latency_ms=latency_ms,
         )
         emit = Emit(session_stream(session.session_id), failed, Actor.SYSTEM, now)
-        failure_cause = Cause(f"{cause.input_id}:reply", cause.correlation_id, cause.causation_id)
-        committed = self._services.store.transact(
-            lambda tx: Reader(tx).append([emit], failure_cause)
-        )
+        committed = self._services.store.transact(lambda tx: Reader(tx).append([emit], cause))
         publish(self._services.bus, committed.appended)
         log.warning("reply_draft_failed", correlation_id=cause.correlation_id,
                     session_id=session.session_id, attempts=failed.attempts)  # fmt: skip

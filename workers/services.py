@@ -11,6 +11,7 @@ from contracts.ports.bus import Bus
 from contracts.ports.channel import Channel
 from contracts.ports.eventstore import EventStore
 from contracts.ports.responder import Responder
+from contracts.ports.snapshots import SnapshotStore
 from contracts.ports.vault import Vault
 from domain.policy import ConversationPolicy
 
@@ -27,3 +28,6 @@ class WorkerServices:
     default_line: str | None = None
     """The business line (`phone_number_id`) to write from when a session's first
     message did not name one."""
+    snapshots: SnapshotStore | None = None
+    """Where RESUME_ALL finds the sessions touched during the pause; without it (a
+    process without projections) nothing answers them until their customer writes."""

@@ -2,7 +2,12 @@
 upcaster, which `EventEnvelope.event()` and `upcast` look up: import it before reading
 events."""
 
-from contracts.events.command import CommandApplied, CommandRejected, CommandRequested
+from contracts.events.command import (
+    CommandApplied,
+    CommandRejected,
+    CommandRequested,
+    WaitingSessionsAnswered,
+)
 from contracts.events.contact import ContactForgotten, ContactRegistered, IdentityKind
 from contracts.events.control import ControlChanged, GlobalModeChanged
 from contracts.events.flood import (
@@ -85,6 +90,7 @@ __all__ = [
     "SessionStarted",
     "SuppressionReason",
     "TokenUsage",
+    "WaitingSessionsAnswered",
     "WebhookPayloadRejected",
     "WhatsAppMessageLinked",
     "WhatsAppStatusReported",

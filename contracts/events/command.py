@@ -7,7 +7,7 @@ from pydantic import AwareDatetime
 
 from contracts.commands import OperatorCommand
 from contracts.envelope import Event
-from contracts.vocabulary import Diagnostic, OperatorId
+from contracts.vocabulary import Diagnostic, EntityId, OperatorId
 
 
 class CommandRequested(Event):
@@ -32,3 +32,16 @@ class CommandRejected(Event):
 
     reason: Diagnostic
     """Why nothing changed, in words the operator can act on."""
+
+
+class WaitingSessionsAnswered(Event):
+    """RESUME_ALL (`answer_waiting`) replied to the sessions whose customer wrote during
+    the pause and still waited: by session id, those whose reply was claimed, those the
+    gate stopped at the claim (a takeover that committed first, a newer message), and
+    those the responder failed (recorded on the session as `ReplyDraftFailed`)."""
+
+    TYPE = "WaitingSessionsAnswered"
+
+    answered: tuple[EntityId, ...] = ()
+    suppressed: tuple[EntityId, ...] = ()
+    failed: tuple[EntityId, ...] = ()

@@ -447,7 +447,7 @@ def test_pause_all_silences_every_session_until_resume_all(
     assert stale.status == "REJECTED"
     assert stale.result == "the global control changed since you looked (expected v0, at v1)"
     assert (resumed.status, resumed.result) == (
-        "APPLIED", "global control v1 → v2: LLM_ACTIVE",
+        "APPLIED", "global control v1 → v2: LLM_ACTIVE; answering the sessions that waited",
     )  # fmt: skip
     pipeline.wait_for(first, "OutboundSent", count=2)
     assert pipeline.system().control_version == 2

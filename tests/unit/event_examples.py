@@ -50,6 +50,7 @@ from contracts.events import (
     SessionStarted,
     SuppressionReason,
     TokenUsage,
+    WaitingSessionsAnswered,
     WebhookPayloadRejected,
     WhatsAppMessageLinked,
     WhatsAppStatusReported,
@@ -201,6 +202,7 @@ EXAMPLES: list[Event] = [
     ),
     CommandApplied(result="control v0 → v1: HUMAN_TAKEOVER by ana"),
     CommandRejected(reason="control changed since you looked (expected v0, at v1)"),
+    WaitingSessionsAnswered(answered=("s-1", "s-2"), suppressed=("s-3",)),
     GlobalModeChanged(
         mode=GlobalMode.PAUSED_GLOBAL, version=1, by="admin", reason="prompt injection"
     ),

@@ -401,7 +401,9 @@ def test_resume_all_resumes_and_resuming_what_runs_is_a_no_op() -> None:
     assert applied(world.command(ResumeAll(reason="fine"))).emits == []
     world.command(PauseAll(reason="incident"))
     resumed = applied(world.command(ResumeAll(reason="fixed", expected_control_version=1)))
-    assert resumed.result == "global control v1 → v2: LLM_ACTIVE"
+    assert (
+        resumed.result == "global control v1 → v2: LLM_ACTIVE; answering the sessions that waited"
+    )
     assert world.system() == System(mode=GlobalMode.LLM_ACTIVE, control_version=2, version=2)
 
 
