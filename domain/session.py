@@ -18,6 +18,7 @@ from contracts.events import (
     CooldownEnded,
     CooldownEscalated,
     CooldownStarted,
+    MessageEchoed,
     MessageReceived,
     MessageStatusUpdated,
     NoteAdded,
@@ -184,6 +185,17 @@ def _received(session: Session, event: MessageReceived, envelope: EventEnvelope)
     return session.model_copy(update=changes)
 
 
+def _echoed(session: Session, event: MessageEchoed, envelope: EventEnvelope) -> Session:
+    """A person's message from the WhatsApp Business app answers what was pending."""
+    turn = Turn(actor=Actor.HUMAN, text=event.body_sanitized or f"[{event.type.value}]")
+    return session.model_copy(
+        update={
+            **_settled(session, turn),
+            "last_activity_at": max(session.last_activity_at, envelope.occurred_at),
+        }
+    )
+
+
 def _shown(message: Pending) -> Turn:
     return Turn(actor=Actor.USER, text=message.text or f"[{message.type.value}]")
 
@@ -333,6 +345,7 @@ def _noted(session: Session, _: NoteAdded, __: EventEnvelope) -> Session:
 Evolver = Callable[[Session, Any, EventEnvelope], Session]
 _EVOLVERS: dict[type[Event], Evolver] = {
     MessageReceived: _received,
+    MessageEchoed: _echoed,
     ControlChanged: _control,
     ReplyDrafted: _drafted,
     ReplyDraftFailed: _draft_failed,

@@ -117,6 +117,7 @@ def accept(services: IngressServices, body: bytes) -> dict[str, str | int]:
         messages=translation.messages,
         statuses=translation.statuses,
         ignored_statuses=translation.ignored_statuses,
+        echoes=translation.echoes,
         correlation_ids=[e.correlation_id for e in translation.envelopes[:_LOGGED_IDS]],
     )
     return {

@@ -12,9 +12,11 @@ from contracts.events.flood import (
     FloodDetected,
 )
 from contracts.events.inbound import (
+    MessageEchoed,
     MessageReceived,
     MessageStatusUpdated,
     WhatsAppStatusReported,
+    WhatsAppStatusUnmatched,
 )
 from contracts.events.lead import (
     FieldRejectionReason,
@@ -63,6 +65,7 @@ __all__ = [
     "LeadOpened",
     "LeadSessionStarted",
     "LeadStatusChanged",
+    "MessageEchoed",
     "MessageReceived",
     "MessageStatusUpdated",
     "NoteAdded",
@@ -84,4 +87,5 @@ __all__ = [
     "WebhookPayloadRejected",
     "WhatsAppMessageLinked",
     "WhatsAppStatusReported",
+    "WhatsAppStatusUnmatched",
 ]
