@@ -179,4 +179,5 @@ def conversation_policy(settings: Settings) -> ConversationPolicy:
         reply_debounce=timedelta(milliseconds=settings.reply_debounce_ms),
         lead_confidence_threshold=settings.lead_confidence_threshold,
         flood=flood,
+        status_link_grace=timedelta(seconds=settings.status_link_grace_s),
     )

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     flood_light_score: float = Field(8, gt=0, validation_alias="FLOOD_LIGHT_SCORE")
     flood_medium_score: float = Field(15, gt=0, validation_alias="FLOOD_MEDIUM_SCORE")
     flood_heavy_score: float = Field(30, gt=0, validation_alias="FLOOD_HEAVY_SCORE")
+    status_link_grace_s: float = Field(20, gt=0, le=600, validation_alias="STATUS_LINK_GRACE_S")
+    """How long a delivery status waits for the send it reports on to be recorded;
+    after it, the status is taken as one of a message Switchboard did not send."""
     worker_concurrency: int = Field(128, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY")
     """Messages the conversation worker holds at once (each waits out its burst)."""
 

@@ -187,6 +187,10 @@ class Direction(StrEnum):
 
 class Channel(StrEnum):
     WHATSAPP = "WHATSAPP"
+    """Through the Cloud API: the customer's messages, and what Switchboard sends."""
+    WHATSAPP_APP = "WHATSAPP_APP"
+    """Sent by a person from the WhatsApp Business app (or a linked device) on a
+    Coexistence number: Meta echoes it to the webhook (`smb_message_echoes`)."""
 
 
 class MessageType(StrEnum):

@@ -1,4 +1,5 @@
-"""The body Meta POSTs to the WhatsApp webhook (Cloud API, field `messages`).
+"""The body Meta POSTs to the WhatsApp webhook (Cloud API, fields `messages` and
+`smb_message_echoes`).
 
 Lenient where Meta grows: unknown keys are ignored and every part we do not need is
 optional, so a new field never turns a customer's message into a dead letter. Strict
@@ -285,16 +286,51 @@ class MessagesValue(_Meta):
         return self.contacts[0] if len(self.contacts) == 1 else None
 
 
+class Echo(Message):
+    """A message a person sent from the WhatsApp Business app (or a linked device) on a
+    Coexistence number: `from` is the business's number, `to` the customer's. Its
+    content is shaped as an inbound message's."""
+
+    to: str | None = None
+    to_user_id: str | None = None
+    """The customer's BSUID, when Meta names it."""
+
+    @model_validator(mode="after")
+    def _names_the_customer(self) -> Self:
+        if not self.to and not self.to_user_id:
+            raise ValueError("an echo names no customer (to, to_user_id)")
+        return self
+
+    @property
+    def customer(self) -> Sender:
+        return Sender(user_id=self.to_user_id or None, phone=self.to or None)
+
+
+class EchoesValue(_Meta):
+    """The value of an `smb_message_echoes` change."""
+
+    metadata: Metadata
+    message_echoes: list[Echo] = []
+
+
+ECHOES_FIELD = "smb_message_echoes"
+
+
 class Change(_Meta):
-    """One change of an entry. Only the `messages` field is read; another field's value
-    (account or template updates) is not ours to interpret and is dropped here."""
+    """One change of an entry. The `messages` and `smb_message_echoes` fields are read;
+    another field's value (account or template updates) is not ours to interpret and is
+    dropped here."""
 
     field: str
     value: MessagesValue | None = None
+    echoes: EchoesValue | None = None
+    """The value of an `smb_message_echoes` change."""
 
     @model_validator(mode="before")
     @classmethod
     def _read_only_messages(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("field") == ECHOES_FIELD:
+            return {"field": ECHOES_FIELD, "echoes": data.get("value")}
         if isinstance(data, dict) and data.get("field") != "messages":
             return {"field": data.get("field")}
         return data
@@ -303,6 +339,8 @@ class Change(_Meta):
     def _messages_have_a_value(self) -> Self:
         if self.field == "messages" and self.value is None:
             raise ValueError("a messages change has no value")
+        if self.field == ECHOES_FIELD and self.echoes is None:
+            raise ValueError("an smb_message_echoes change has no value")
         return self
 
 
@@ -318,3 +356,7 @@ class WebhookBody(_Meta):
     def values(self) -> list[MessagesValue]:
         """Every `messages` value of every entry and change, in the order sent."""
         return [change.value for entry in self.entry for change in entry.changes if change.value]
+
+    def echoes(self) -> list[EchoesValue]:
+        """Every `smb_message_echoes` value of every entry and change, in the order sent."""
+        return [c.echoes for entry in self.entry for c in entry.changes if c.echoes]

@@ -71,15 +71,9 @@ def decide_inbound(
     policy: ConversationPolicy,
 ) -> Recorded:
     """`session` is the lead's current session, if any."""
-    emits: list[Emit] = []
-    target = session
-    if _opens_new_session(session, inbound.sent_at, policy.session_ttl):
-        if session is not None and not session.ended:
-            expired = SessionExpired(last_activity_at=session.last_activity_at)
-            emits.append(Emit(session_stream(session.session_id), expired, Actor.SYSTEM, now))
-        target, opened = _new_session(lead, session, inbound, now, policy)
-        emits += opened
-    assert target is not None
+    message = inbound.message
+    opening = Opening(inbound.input_id, message.from_hash, message.business_number_id)
+    target, emits = session_for(lead, session, opening, inbound.sent_at, now, policy)
     stream = session_stream(target.session_id)
     if target.cooldown is not None and now >= target.cooldown.until:
         ended = CooldownEnded(cooldown_id=target.cooldown.cooldown_id)
@@ -105,6 +99,36 @@ def decide_inbound(
     return Recorded(emits, target.session_id, answerable)
 
 
+@dataclass(frozen=True)
+class Opening:
+    """The input that may open a session, and for whom."""
+
+    input_id: str
+    from_hash: str
+    business_number_id: str | None
+
+
+def session_for(
+    lead: Lead | None,
+    session: Session | None,
+    opening: Opening,
+    sent_at: datetime,
+    now: datetime,
+    policy: ConversationPolicy,
+) -> tuple[Session, list[Emit]]:
+    """The session an input written at `sent_at` belongs to: the lead's current one, or
+    a new one (the current one expired first, if it was still open)."""
+    if not _opens_new_session(session, sent_at, policy.session_ttl):
+        assert session is not None
+        return session, []
+    emits: list[Emit] = []
+    if session is not None and not session.ended:
+        expired = SessionExpired(last_activity_at=session.last_activity_at)
+        emits.append(Emit(session_stream(session.session_id), expired, Actor.SYSTEM, now))
+    target, opened = _new_session(lead, session, opening, now, policy)
+    return target, emits + opened
+
+
 def _opens_new_session(session: Session | None, sent_at: datetime, ttl: timedelta) -> bool:
     if session is None or session.expired:
         return True
@@ -117,25 +141,25 @@ def _opens_new_session(session: Session | None, sent_at: datetime, ttl: timedelt
 def _new_session(
     lead: Lead | None,
     previous: Session | None,
-    inbound: Inbound,
+    opening: Opening,
     now: datetime,
     policy: ConversationPolicy,
 ) -> tuple[Session, list[Emit]]:
-    message = inbound.message
-    lead_id = lead.lead_id if lead else lead_id_for(message.from_hash)
-    session_id = session_id_for(inbound.input_id)
+    from_hash = opening.from_hash
+    lead_id = lead.lead_id if lead else lead_id_for(from_hash)
+    session_id = session_id_for(opening.input_id)
     earlier = previous.cooldown_starts if previous else ()
     since = now - timedelta(hours=policy.flood.repeat_window_hours)
     carried = tuple(started for started in earlier if started > since)
-    line = message.business_number_id or UNKNOWN_LINE
+    line = opening.business_number_id or UNKNOWN_LINE
     started = SessionStarted(
-        lead_id=lead_id, from_hash=message.from_hash, business_number_id=line,
+        lead_id=lead_id, from_hash=from_hash, business_number_id=line,
         recent_cooldowns=carried,
     )  # fmt: skip
     emits = [Emit(session_stream(session_id), started, Actor.SYSTEM, now)]
     stream = lead_stream(lead_id)
     if lead is None:
-        opened = LeadOpened(from_hash=message.from_hash, session_id=session_id)
+        opened = LeadOpened(from_hash=from_hash, session_id=session_id)
         emits.append(Emit(stream, opened, Actor.SYSTEM, now))
     else:
         emits.append(Emit(stream, LeadSessionStarted(session_id=session_id), Actor.SYSTEM, now))
@@ -146,7 +170,7 @@ def _new_session(
             )
             emits.append(Emit(stream, changed, Actor.SYSTEM, now))
     session = Session(
-        session_id=session_id, lead_id=lead_id, from_hash=message.from_hash,
+        session_id=session_id, lead_id=lead_id, from_hash=from_hash,
         business_number_id=line, started_at=now, last_activity_at=now,
         cooldown_starts=carried,
     )  # fmt: skip

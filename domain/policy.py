@@ -34,6 +34,11 @@ class ConversationPolicy(Frozen):
     flood: FloodPolicy = FloodPolicy()
     send_lease: timedelta = timedelta(seconds=90)
     """Longer than any one send may take (the channel's timeouts and retries)."""
+    status_link_grace: timedelta = timedelta(seconds=20)
+    """How long a status waits, from its webhook's arrival, for its outbound's link:
+    WhatsApp may report on a message before its answer to the send is recorded (at
+    most one request timeout of the channel, 10 s). After it the message is taken as
+    not ours (a Coexistence number's app, another tool) and the status as unmatched."""
 
     def warning(self, minutes: int) -> str:
         return WARNING_TEXT.format(wait=_duration(minutes))

@@ -18,6 +18,7 @@ from contracts.events import (
     CooldownEnded,
     CooldownEscalated,
     CooldownStarted,
+    MessageEchoed,
     MessageEdited,
     MessageReceived,
     MessageRevoked,
@@ -201,6 +202,17 @@ def _edited(session: Session, event: MessageEdited, _: EventEnvelope) -> Session
     return session.model_copy(update={"pending": pending})
 
 
+def _echoed(session: Session, event: MessageEchoed, envelope: EventEnvelope) -> Session:
+    """A person's message from the WhatsApp Business app answers what was pending."""
+    turn = Turn(actor=Actor.HUMAN, text=event.body_sanitized or f"[{event.type.value}]")
+    return session.model_copy(
+        update={
+            **_settled(session, turn),
+            "last_activity_at": max(session.last_activity_at, envelope.occurred_at),
+        }
+    )
+
+
 def _shown(message: Pending) -> Turn:
     return Turn(actor=Actor.USER, text=message.text or f"[{message.type.value}]")
 
@@ -352,6 +364,7 @@ _EVOLVERS: dict[type[Event], Evolver] = {
     MessageReceived: _received,
     MessageRevoked: _revoked,
     MessageEdited: _edited,
+    MessageEchoed: _echoed,
     ControlChanged: _control,
     ReplyDrafted: _drafted,
     ReplyDraftFailed: _draft_failed,

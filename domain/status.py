@@ -6,8 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.envelope import Actor
-from contracts.events import MessageStatusUpdated, WhatsAppStatusReported
-from contracts.streams import session_stream
+from contracts.events import (
+    MessageStatusUpdated,
+    WhatsAppStatusReported,
+    WhatsAppStatusUnmatched,
+)
+from contracts.streams import session_stream, wamessage_stream
 from contracts.vocabulary import MessageStatus
 from domain.decision import Emit
 from domain.session import Session
@@ -46,3 +50,14 @@ def decide_status(
         error_title=report.error_title,
     )
     return [Emit(session_stream(session.session_id), updated, Actor.SYSTEM, reported_at)]
+
+
+def decide_unmatched(report: WhatsAppStatusReported, reported_at: datetime) -> list[Emit]:
+    """A status of a message no outbound was linked to within the linking grace
+    period: recorded on the message id's stream, once, and nothing else happens."""
+    unmatched = WhatsAppStatusUnmatched(
+        status=report.status,
+        error_code=report.error_code,
+        business_number_id=report.business_number_id,
+    )
+    return [Emit(wamessage_stream(report.wa_message_ref), unmatched, Actor.SYSTEM, reported_at)]

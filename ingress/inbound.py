@@ -22,12 +22,12 @@ from pydantic import ValidationError
 
 from contracts import whatsapp as wa
 from contracts.envelope import Actor, Event, EventEnvelope, derived_event_id
-from contracts.events.inbound import WhatsAppStatusReported
+from contracts.events.inbound import MessageEchoed, WhatsAppStatusReported
 from contracts.ports.vault import Vault
 from contracts.streams import inbox_stream
 from contracts.vocabulary import MessageStatus
 from domain.identity import InvalidIdentity, contact_identity, normalise_e164
-from ingress.message_content import MessageRefs, customer_event
+from ingress.message_content import MessageRefs, customer_event, message_received
 
 _STATUSES = {status.value.lower(): status for status in MessageStatus}
 _REPORTED = ("sent", "delivered", "read", "failed")
@@ -61,6 +61,8 @@ class Translation:
     ignored_statuses: int
     """Statuses other than sent, delivered, read and failed (e.g. `deleted`)."""
     rejected: tuple[RejectedPart, ...] = ()
+    echoes: int = 0
+    """Messages a person sent from the WhatsApp Business app (`smb_message_echoes`)."""
 
 
 def parse_body(raw: bytes) -> wa.WebhookBody:
@@ -119,7 +121,54 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
                 _envelope(reported, key, status.occurred_at, recorded_at, Actor.SYSTEM)
             )
             statuses += 1
-    return Translation(tuple(envelopes), messages, statuses, ignored, tuple(rejected))
+    echoed = _echo_envelopes(body, contacts, vault, recorded_at, rejected)
+    return Translation(
+        (*envelopes, *echoed), messages, statuses, ignored, tuple(rejected), len(echoed)
+    )
+
+
+def _echo_envelopes(
+    body: wa.WebhookBody,
+    contacts: _Contacts,
+    vault: Vault,
+    recorded_at: datetime,
+    rejected: list[RejectedPart],
+) -> list[EventEnvelope]:
+    """Every echo of `body`: actor HUMAN, the customer's number remembered as a
+    sender's is (an operator may write to them later). One that cannot be read is
+    added to `rejected`, alone."""
+    envelopes: list[EventEnvelope] = []
+    for v, value in enumerate(body.echoes()):
+        line = value.metadata.phone_number_id
+        for e, echo in enumerate(value.message_echoes):
+            try:
+                to_hash = contacts.hash_of(echo.customer, remember=True)
+                event = message_echoed(echo, to_hash, line, vault.message_ref)
+            except (ValueError, PayloadRejected) as error:
+                raw = echo.model_dump(mode="json", by_alias=True, exclude_none=True)
+                rejected.append(_rejected_part(f"echoes {v} message {e}", error, raw))
+                continue
+            envelopes.append(
+                _envelope(event, event.wa_message_ref, echo.occurred_at, recorded_at, Actor.HUMAN)
+            )
+    return envelopes
+
+
+def message_echoed(
+    echo: wa.Echo, to_hash: str, business_number_id: str, refs: MessageRefs
+) -> MessageEchoed:
+    """The echo's content read as an inbound message's is (sanitised, ids as refs)."""
+    content = message_received(echo, to_hash, business_number_id, refs)
+    return MessageEchoed(
+        wa_message_ref=content.wa_message_ref,
+        to_hash=to_hash,
+        type=content.type,
+        original_type=content.original_type,
+        body_sanitized=content.body_sanitized,
+        media=content.media,
+        location=content.location,
+        business_number_id=business_number_id,
+    )
 
 
 def _status_reported(

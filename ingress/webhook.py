@@ -121,6 +121,7 @@ def accept(services: IngressServices, body: bytes) -> dict[str, str | int | list
         statuses=translation.statuses,
         ignored_statuses=translation.ignored_statuses,
         kept_for_operators=len(kept),
+        echoes=translation.echoes,
         correlation_ids=[e.correlation_id for e in translation.envelopes[:_LOGGED_IDS]],
     )
     outcome: dict[str, str | int | list[str]] = {

@@ -1,5 +1,6 @@
 """`messages/{session_id}:{seq}`: the message log the console shows, one entry per
-inbound message and per outbound claimed, keyed by the session-stream version that
+inbound message, per outbound claimed and per echo of a message a person sent from the
+WhatsApp Business app (channel WHATSAPP_APP), keyed by the session-stream version that
 created it (stable across rebuilds). An outbound's entry follows its status; an inbound
 one is marked deleted, or shows its new text, when the customer deletes or edits it."""
 
@@ -13,6 +14,7 @@ from pydantic import TypeAdapter
 
 from contracts.envelope import Actor
 from contracts.events import (
+    MessageEchoed,
     MessageEdited,
     MessageReceived,
     MessageRevoked,
@@ -27,7 +29,7 @@ from contracts.events import (
 from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.messages import MessageLogEntry, StatusChange
 from contracts.streams import StreamKind, stream_kind
-from contracts.vocabulary import Direction, MessageStatus, MessageType
+from contracts.vocabulary import Channel, Direction, MessageStatus, MessageType
 from projections.projection import Recorded
 
 MESSAGES = "messages"
@@ -109,6 +111,15 @@ def _entry(
             wa_message_ref=event.wa_message_ref, status=MessageStatus.RECEIVED,
             media=event.media, location=event.location, reaction=event.reaction,
             interactive=event.interactive, context=event.context, order=event.order,
+            correlation_id=envelope.correlation_id, created_at=at,
+        )  # fmt: skip
+    if isinstance(event, MessageEchoed):  # a person, from the WhatsApp Business app
+        return MessageLogEntry(
+            session_id=session_id, seq=envelope.version, direction=Direction.OUT,
+            channel=Channel.WHATSAPP_APP, type=event.type, body_sanitized=event.body_sanitized,
+            actor=Actor.HUMAN, wa_message_ref=event.wa_message_ref, status=MessageStatus.SENT,
+            status_history=(StatusChange(status=MessageStatus.SENT, at=at),),
+            media=event.media, location=event.location,
             correlation_id=envelope.correlation_id, created_at=at,
         )  # fmt: skip
     if isinstance(event, OutboundClaimed):

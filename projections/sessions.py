@@ -21,6 +21,7 @@ from contracts.events import (
     LeadOpened,
     LeadSessionStarted,
     LeadStatusChanged,
+    MessageEchoed,
     MessageReceived,
     OutboundClaimed,
     OutboundOutcomeUnknown,
@@ -120,7 +121,7 @@ def _evolved(
             "window_expires_at": latest + CUSTOMER_WINDOW,
             "inbound_count": session.inbound_count + 1,
         }
-    elif isinstance(event, OutboundClaimed):
+    elif isinstance(event, (OutboundClaimed, MessageEchoed)):  # an echo: sent from the app
         changes = {"last_outbound_at": at, "outbound_count": session.outbound_count + 1}
     elif isinstance(event, ControlChanged):
         control = control.model_copy(

@@ -5,7 +5,9 @@ transaction; what was appended is published; then, once the burst is over, the
 reply is drafted and claimed or suppressed (`workers.replies`). A customer deleting or
 editing an earlier message is recorded on their current session, answered by nothing.
 A delivery status finds its outbound through the `wamessage-<ref>` stream and moves it
-forward.
+forward; one that finds none within the linking grace period is recorded there as
+unmatched. An echo (a person writing from the WhatsApp Business app) is recorded and
+takes the session over.
 
 Every step is idempotent: a redelivery appends nothing new, publishes again what was
 appended, and carries on from where the first delivery stopped.
@@ -14,12 +16,14 @@ appended, and carries on from where the first delivery stopped.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import structlog
 
 from contracts.envelope import Actor, EventEnvelope, derived_event_id
 from contracts.events import (
+    MessageEchoed,
     MessageEdited,
     MessageReceived,
     MessageRevoked,
@@ -30,11 +34,12 @@ from contracts.ports.eventstore import Appended, EventIdConflict, StreamTransact
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream, wamessage_stream
 from contracts.topics import EVENTS_TOPIC
 from domain.decision import Emit
+from domain.echo import Echo, decide_echo
 from domain.ids import lead_id_for
 from domain.inbound import Inbound, decide_inbound
 from domain.lead import fold_lead
 from domain.session import Session, evolve, fold_session
-from domain.status import decide_status
+from domain.status import decide_status, decide_unmatched
 from domain.system import fold_system
 from workers.appending import Cause, Reader, publish
 from workers.bursts import Bursts
@@ -44,11 +49,9 @@ from workers.services import WorkerServices
 log = structlog.get_logger(__name__)
 
 STRIPES = 64
-
-
-class NotLinkedYet(LookupError):
-    """A status for a message whose send is not recorded yet (WhatsApp can report
-    before the sender records the send): it is delivered again later."""
+LINK_POLL_S = (0.1, 2.0)
+"""A status waiting for its link reads the stream again after the first wait, doubled
+each time up to the second."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class ConversationWorker:
             self._amendment(envelope, event)
         elif isinstance(event, WhatsAppStatusReported):
             self._status(envelope, event)
+        elif isinstance(event, MessageEchoed):
+            self._echo(envelope, event)
         else:
             log.warning("inbound_event_ignored", type=envelope.type, event_id=envelope.event_id)
 
@@ -169,19 +174,19 @@ class ConversationWorker:
 
     def _status(self, envelope: EventEnvelope, report: WhatsAppStatusReported) -> None:
         services = self._services
-        links = services.store.read(wamessage_stream(report.wa_message_ref))
-        if not links:
-            raise NotLinkedYet(f"no outbound is recorded for message {report.wa_message_ref}")
-        link = links[0].event()
-        assert isinstance(link, WhatsAppMessageLinked)
-        cause = Cause(envelope.event_id, links[0].correlation_id, envelope.event_id)
+        link = self._link(envelope, report)
+        if link is None:
+            self._unmatched(envelope, report)
+            return
+        found, correlation_id = link
+        cause = Cause(envelope.event_id, correlation_id, envelope.event_id)
 
         def record(tx: StreamTransaction) -> list[Emit]:
             reader = Reader(tx)
-            session = fold_session(reader.read(session_stream(link.session_id)))
+            session = fold_session(reader.read(session_stream(found.session_id)))
             if session is None:
                 return []
-            emits = decide_status(session, link.outbound_id, report, envelope.occurred_at)
+            emits = decide_status(session, found.outbound_id, report, envelope.occurred_at)
             reader.append(emits, cause)
             return emits
 
@@ -189,11 +194,96 @@ class ConversationWorker:
         publish(services.bus, committed.appended)
         log.info(
             "status_recorded",
-            session_id=link.session_id,
-            outbound_id=link.outbound_id,
+            session_id=found.session_id,
+            outbound_id=found.outbound_id,
             status=report.status,
             moved=bool(committed.value),
         )
+
+    def _link(
+        self, envelope: EventEnvelope, report: WhatsAppStatusReported
+    ) -> tuple[WhatsAppMessageLinked, str] | None:
+        """The outbound the message id is linked to, and the send's correlation id.
+        WhatsApp may report before the sender records the send, so this waits for the
+        link until the grace period, counted from the webhook's arrival, is over (a
+        redelivery does not wait again); None then."""
+        services = self._services
+        deadline = envelope.recorded_at + services.policy.status_link_grace
+        wait_s = LINK_POLL_S[0]
+        while True:
+            for each in services.store.read(wamessage_stream(report.wa_message_ref)):
+                event = each.event()
+                if isinstance(event, WhatsAppMessageLinked):
+                    return event, each.correlation_id
+            left_s = (deadline - services.clock()).total_seconds()
+            if left_s <= 0:
+                return None
+            time.sleep(min(wait_s, left_s))
+            wait_s = min(wait_s * 2, LINK_POLL_S[1])
+
+    def _unmatched(self, envelope: EventEnvelope, report: WhatsAppStatusReported) -> None:
+        """Not a message Switchboard sent: recorded once, and acknowledged."""
+        services = self._services
+        cause = Cause(envelope.event_id, envelope.correlation_id, envelope.event_id)
+
+        def record(tx: StreamTransaction) -> None:
+            Reader(tx).append(decide_unmatched(report, envelope.occurred_at), cause)
+
+        committed = services.store.transact(record)
+        publish(services.bus, committed.appended)
+        log.info(
+            "status_unmatched",
+            correlation_id=cause.correlation_id,
+            status=report.status,
+            redelivered=any(each.duplicate for each in committed.appended),
+        )
+
+    # --- a person writing from the WhatsApp Business app -------------------------------
+
+    def _echo(self, envelope: EventEnvelope, message: MessageEchoed) -> None:
+        services = self._services
+        cause = Cause(envelope.event_id, envelope.correlation_id, envelope.event_id)
+        echo = Echo(envelope.event_id, message, envelope.occurred_at)
+        lock = self._locks[hash(message.to_hash) % len(self._locks)]
+        try:
+            with lock:  # the same stripe as the customer's own messages
+                committed = services.store.transact(
+                    lambda tx: self._record_echo(Reader(tx), echo, cause)
+                )
+        except EventIdConflict:
+            log.info("echo_recorded_before", correlation_id=cause.correlation_id)
+            return
+        session_id, recorded_before = committed.value
+        publish(services.bus, committed.appended)
+        services.bus.publish(EVENTS_TOPIC, recorded_before)
+        log.info(
+            "echo_recorded",
+            correlation_id=cause.correlation_id,
+            session_id=session_id,
+            redelivered=bool(recorded_before),
+        )
+
+    def _record_echo(
+        self, reader: Reader, echo: Echo, cause: Cause
+    ) -> tuple[str, list[EventEnvelope]]:
+        """The session recorded in, and, on a redelivery, what the first delivery
+        appended (to publish again)."""
+        lead_events = reader.read(lead_stream(lead_id_for(echo.message.to_hash)))
+        lead = fold_lead(lead_events)
+        session_events = reader.read(session_stream(lead.session_id)) if lead else []
+        recorded_id = derived_event_id(cause.input_id, MessageEchoed.TYPE)
+        if lead is not None and any(e.event_id == recorded_id for e in session_events):
+            mine = [
+                e
+                for e in (*session_events, *lead_events)
+                if e.correlation_id == cause.correlation_id
+            ]
+            return lead.session_id, mine
+        session = fold_session(session_events)
+        now = self._services.clock()
+        decision = decide_echo(lead, session, echo, now, self._services.policy)
+        reader.append(decision.emits, cause)
+        return decision.session_id, []
 
 
 def _after(recording: _Recording, appended: tuple[Appended, ...]) -> Session | None:

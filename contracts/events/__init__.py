@@ -17,11 +17,13 @@ from contracts.events.flood import (
     FloodDetected,
 )
 from contracts.events.inbound import (
+    MessageEchoed,
     MessageEdited,
     MessageReceived,
     MessageRevoked,
     MessageStatusUpdated,
     WhatsAppStatusReported,
+    WhatsAppStatusUnmatched,
 )
 from contracts.events.lead import (
     FieldRejectionReason,
@@ -70,6 +72,7 @@ __all__ = [
     "LeadOpened",
     "LeadSessionStarted",
     "LeadStatusChanged",
+    "MessageEchoed",
     "MessageEdited",
     "MessageReceived",
     "MessageRevoked",
@@ -94,4 +97,5 @@ __all__ = [
     "WebhookPayloadRejected",
     "WhatsAppMessageLinked",
     "WhatsAppStatusReported",
+    "WhatsAppStatusUnmatched",
 ]

@@ -1,9 +1,11 @@
 """What WhatsApp tells us: the customer's messages, what they later did to them
-(deleted, edited), and the delivery statuses of ours.
+(deleted, edited), the delivery statuses of ours, and the echoes of messages a person
+sent from the WhatsApp Business app.
 
-`MessageReceived`, `MessageRevoked`, `MessageEdited` and `WhatsAppStatusReported` are
-what the webhook publishes on the `inbound` topic; all but the last are recorded on a
-session's stream, and `MessageStatusUpdated` too."""
+`MessageReceived`, `MessageRevoked`, `MessageEdited`, `MessageEchoed` and
+`WhatsAppStatusReported` are what the webhook publishes on the `inbound` topic; all but
+the last are recorded on a session's stream, and `MessageStatusUpdated` too;
+`WhatsAppStatusUnmatched` on a `wamessage-<ref>` stream."""
 
 from __future__ import annotations
 
@@ -102,6 +104,33 @@ class MessageEdited(Event):
     business_number_id: BusinessNumberId | None = None
 
 
+class MessageEchoed(Event):
+    """A person sent this message to the customer from the WhatsApp Business app (or a
+    linked device) on a Coexistence number; Meta echoed it (`smb_message_echoes`).
+    Actor HUMAN, channel WHATSAPP_APP. Its event id derives from `wa_message_ref`, so a
+    redelivered echo appends nothing. `body_sanitized` is masked as a customer's text
+    is."""
+
+    TYPE = "MessageEchoed"
+
+    wa_message_ref: WaMessageRef
+    to_hash: ContactHash
+    """The customer written to."""
+    type: MessageType
+    original_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    """WhatsApp's name for a type of `unknown`; absent otherwise."""
+    body_sanitized: SanitizedText | None = None
+    media: Media | None = None
+    location: Location | None = None
+    business_number_id: BusinessNumberId | None = None
+
+    @model_validator(mode="after")
+    def _original_type_names_only_unknown_types(self) -> Self:
+        if (self.type is MessageType.UNKNOWN) != (self.original_type is not None):
+            raise ValueError("original_type is set exactly when type is 'unknown'")
+        return self
+
+
 class WhatsAppStatusReported(Event):
     """WhatsApp reported a status of one of our messages; published by the webhook on
     the `inbound` topic. The conversation worker finds the outbound by `wa_message_ref`
@@ -130,3 +159,17 @@ class MessageStatusUpdated(Event):
     status: WhatsAppStatus
     error_code: WhatsAppErrorCode | None = None
     error_title: Diagnostic | None = None
+
+
+class WhatsAppStatusUnmatched(Event):
+    """Stream `wamessage-<wa_message_ref>`: WhatsApp reported a status of a message no
+    outbound of ours was linked to within the linking grace period. Switchboard did not
+    send it: a person did, from the WhatsApp Business app on a Coexistence number, or
+    another tool on the same number. Recorded once per message and status (its event id
+    derives from the report's), then acknowledged: not a failure for an operator."""
+
+    TYPE = "WhatsAppStatusUnmatched"
+
+    status: WhatsAppStatus
+    error_code: WhatsAppErrorCode | None = None
+    business_number_id: BusinessNumberId | None = None

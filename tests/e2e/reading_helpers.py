@@ -29,6 +29,7 @@ from contracts.envelope import EventEnvelope
 from contracts.operators import Role
 from contracts.ports.bus import Bus, Consumer, DeadLetter, Handler
 from contracts.ports.snapshots import Commit, Position, Put, SnapshotStore, Write
+from domain.policy import ConversationPolicy
 from ingress.app import create_app
 from ingress.services import IngressServices
 from projections.catalogue import OWNERS, PROJECTIONS
@@ -218,12 +219,14 @@ class World:
 
 
 @contextmanager
-def serve_world(backend: Backend, tmp_path: Path) -> Iterator[World]:
+def serve_world(
+    backend: Backend, tmp_path: Path, policy: ConversationPolicy = FAST
+) -> Iterator[World]:
     """The whole system on `backend`, as `switchboard serve` wires it: an instrumented
     store, the workers, the live projector and the ingress on a real server. (Not the
     dead-letter gauge: on Pub/Sub every scrape would pull each dead-letter queue.)"""
     channel = SandboxChannel(tmp_path / "outbox.jsonl")
-    with pipeline_on(backend, RulesResponder(), channel, FAST) as pipeline:
+    with pipeline_on(backend, RulesResponder(), channel, policy) as pipeline:
         pipeline.store = InstrumentedStore(pipeline.store)
         snapshots = open_snapshots(pipeline.backend)
         delayed = CommitDelay(snapshots)

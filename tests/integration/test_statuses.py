@@ -1,6 +1,7 @@
 """WhatsApp's delivery reports on our messages, on each back end: a status webhook
 moves the outbound forward (sent → delivered → read), never back; a report that
-arrives before the send is recorded waits for it; a failure keeps WhatsApp's code.
+arrives before the send is recorded waits for it; a failure keeps WhatsApp's code; a
+report on a message Switchboard never sent is recorded once as unmatched.
 
 The outbound's WhatsApp id is the one the fake Graph API answered, scripted here, so
 that the test can report on it as Meta would.
@@ -11,18 +12,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from adapters.llm.rules import RulesResponder
 from adapters.whatsapp.graph import GraphChannel
 from contracts.envelope import Actor, EventEnvelope
+from contracts.streams import wamessage_stream
 from contracts.topics import CONVERSATION_SUBSCRIPTION, INBOUND_TOPIC
 from contracts.vocabulary import MessageStatus
+from domain.policy import ConversationPolicy
 from ingress import samples
 from tests.backends import Backend
 from tests.fake_graph import FakeGraph, fake_graph, success
-from tests.pipeline import PHONE, Pipeline, eventually, pipeline_on, running
+from tests.pipeline import FAST, PHONE, Pipeline, eventually, pipeline_on, running
 
 WAMID = "wamid.HBgNNTUxMTk5OTk5MDAwMRUCABEYEjQ1RkM5QUE2QzA5MkVDN0Y2OAA="
 
@@ -33,9 +37,11 @@ def graph() -> Iterator[FakeGraph]:
         yield server
 
 
-def _pipeline(backend: Backend, graph: FakeGraph) -> Iterator[Pipeline]:
+def _pipeline(
+    backend: Backend, graph: FakeGraph, policy: ConversationPolicy = FAST
+) -> Iterator[Pipeline]:
     channel = GraphChannel("graph-token", api_base=graph.base_url, backoff_s=(0.01, 0.05))
-    with pipeline_on(backend, RulesResponder(), channel) as opened, running(opened):
+    with pipeline_on(backend, RulesResponder(), channel, policy) as opened, running(opened):
         yield opened
     channel.close()
 
@@ -46,10 +52,10 @@ def pipeline(backend: Backend, graph: FakeGraph) -> Iterator[Pipeline]:
 
 
 @pytest.fixture
-def patient_pipeline(backend: Backend, graph: FakeGraph) -> Iterator[Pipeline]:
-    """A bus that delivers a message up to 40 times before dead-lettering it (5 by
-    default): a report waiting for a slow send is delivered again many times."""
-    yield from _pipeline(replace(backend, max_delivery_attempts=40), graph)
+def impatient_pipeline(backend: Backend, graph: FakeGraph) -> Iterator[Pipeline]:
+    """A status waits 1 s for its send to be recorded (20 s by default)."""
+    policy = FAST.model_copy(update={"status_link_grace": timedelta(seconds=1)})
+    yield from _pipeline(backend, graph, policy)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -180,9 +186,8 @@ def test_a_failure_is_recorded_with_whatsapps_error_code(
 
 
 def test_a_status_that_arrives_before_the_send_is_recorded_waits_for_it(
-    patient_pipeline: Pipeline, graph: FakeGraph
+    pipeline: Pipeline, graph: FakeGraph
 ) -> None:
-    pipeline = patient_pipeline
     graph.script(replace(success(WAMID), delay_s=1.5))  # WhatsApp is slow to answer the send
     pipeline.say("Olá, quero um orçamento")
     session_id = pipeline.session_id()
@@ -198,22 +203,19 @@ def test_a_status_that_arrives_before_the_send_is_recorded_waits_for_it(
     assert pipeline.bus.dead_letters(CONVERSATION_SUBSCRIPTION) == []
 
 
-def test_a_status_for_a_message_never_sent_is_dead_lettered_after_the_attempts(
-    pipeline: Pipeline,
+def test_a_status_for_a_message_never_sent_is_recorded_as_unmatched_not_dead_lettered(
+    impatient_pipeline: Pipeline,
 ) -> None:
+    pipeline = impatient_pipeline
+    ref = pipeline.vault.message_ref("wamid.never-sent-by-switchboard")
     report(pipeline, "delivered", wamid="wamid.never-sent-by-switchboard")
+    report(pipeline, "delivered", wamid="wamid.never-sent-by-switchboard")  # Meta again
 
-    (dead,) = eventually(
-        lambda: pipeline.bus.dead_letters(CONVERSATION_SUBSCRIPTION),
-        timeout=60,
-        what="a dead letter",
+    (unmatched,) = eventually(
+        lambda: pipeline.store.read(wamessage_stream(ref)), what="the unmatched status"
     )
-    assert dead.envelope is not None
-    assert dead.envelope.type == "WhatsAppStatusReported"
-    assert dead.envelope.payload["wa_message_ref"] == pipeline.vault.message_ref(
-        "wamid.never-sent-by-switchboard"
-    )
-    assert dead.delivery_attempts == pipeline.backend.max_delivery_attempts
-    assert dead.error is not None
-    assert "NotLinkedYet" in dead.error
-    assert "no outbound is recorded" in dead.error
+    assert unmatched.type == "WhatsAppStatusUnmatched"
+    assert unmatched.actor is Actor.SYSTEM
+    assert unmatched.payload["status"] == "DELIVERED"
+    stays(lambda: len(pipeline.store.read(wamessage_stream(ref))) == 1, what="recorded once")
+    assert pipeline.bus.dead_letters(CONVERSATION_SUBSCRIPTION) == []

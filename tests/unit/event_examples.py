@@ -30,6 +30,7 @@ from contracts.events import (
     LeadOpened,
     LeadSessionStarted,
     LeadStatusChanged,
+    MessageEchoed,
     MessageEdited,
     MessageReceived,
     MessageRevoked,
@@ -54,6 +55,7 @@ from contracts.events import (
     WebhookPayloadRejected,
     WhatsAppMessageLinked,
     WhatsAppStatusReported,
+    WhatsAppStatusUnmatched,
 )
 from contracts.vocabulary import (
     FieldSource,
@@ -252,6 +254,14 @@ EXAMPLES: list[Event] = [
         error_title="Re-engagement message",
         business_number_id="106540352242922",
     ),
+    MessageEchoed(
+        wa_message_ref="0b5a2f6c6e4d1c8a9b7e3f2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b",
+        to_hash=FROM_HASH,
+        type=MessageType.TEXT,
+        body_sanitized="Oi, aqui é a Ana da loja: te mando o orçamento já já",
+        business_number_id="106540352242922",
+    ),
+    WhatsAppStatusUnmatched(status=MessageStatus.READ, business_number_id="106540352242922"),
     WebhookPayloadRejected(
         reason="not JSON: Expecting value at line 1 column 1",
         body_sha256="9f" * 32,
