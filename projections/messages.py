@@ -23,7 +23,7 @@ from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.messages import MessageLogEntry, StatusChange
 from contracts.streams import StreamKind, stream_kind
 from contracts.vocabulary import Direction, MessageStatus, MessageType
-from projections.projection import Recorded
+from projections.projection import Recorded, changed_at
 
 MESSAGES = "messages"
 
@@ -46,26 +46,25 @@ class MessagesProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) == StreamKind.SESSION
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         """The state maps each outbound id to its entry, as last written."""
         changed: dict[str, MessageLogEntry] = {}  # document id -> entry
+        stamps: dict[str, str] = {}  # document id -> when its last change was recorded
         outbounds = dict(state)
         for recorded in events:
             entry = _entry(recorded, outbounds, changed)
             if entry is None:
                 continue
-            changed[message_id(entry.session_id, entry.seq)] = entry
+            doc_id = message_id(entry.session_id, entry.seq)
+            changed[doc_id], stamps[doc_id] = entry, changed_at(recorded)
             if entry.outbound_id is not None:
                 outbounds[entry.outbound_id] = entry
-        stamp = now.isoformat()
         writes: list[Write] = []
         for doc_id, entry in changed.items():
             data = entry.model_dump(mode="json")
             if entry.outbound_id is not None:
                 outbounds[entry.outbound_id] = data
-            writes.append(Put(MESSAGES, doc_id, {**data, "updated_at": stamp}))
+            writes.append(Put(MESSAGES, doc_id, {**data, "updated_at": stamps[doc_id]}))
         return outbounds, writes
 
 
