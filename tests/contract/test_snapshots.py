@@ -861,3 +861,21 @@ def test_changes_page_with_a_cursor(snapshots: SnapshotStore) -> None:
 def test_a_document_cannot_carry_the_stores_stamp(snapshots: SnapshotStore) -> None:
     with pytest.raises(ValueError, match="_changed_at"):
         apply(snapshots, Put("sessions", "a", {"_changed_at": "2026-01-01T00:00:00+00:00"}))
+
+
+def test_a_rebuilt_generation_is_all_changes_after_a_stamp_from_before_the_rebuild(
+    snapshots: SnapshotStore,
+) -> None:
+    """A live stream whose mark is from before a rebuild misses nothing of the new
+    generation once it is switched to."""
+    apply(snapshots, Put("sessions", "a", {"n": 1}))
+    (mark,) = snapshots.changes("sessions", "2000-01-01T00:00:00+00:00").changes
+    generation = snapshots.begin_rebuild("sessions")
+    apply(snapshots, Put("sessions", "a", {"n": 1}), generation=generation)
+    apply(snapshots, Put("sessions", "b", {"n": 2}), stream_id="session-b", generation=generation)
+
+    snapshots.activate("sessions", generation)
+
+    after = snapshots.changes("sessions", mark.at).changes
+    assert sorted((c.document["id"], c.document["n"]) for c in after) == [("a", 1), ("b", 2)]
+    assert all(c.at > mark.at for c in after)
