@@ -8,6 +8,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from contracts import strict_json
@@ -19,6 +20,9 @@ MAX_WRITES = 500
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 FIELD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _RESERVED_ID = re.compile(r"__.*__")
+CHANGED_AT = "_changed_at"
+"""Where an adapter keeps a document's change stamp (`SnapshotStore.changes`): not a
+field of the document, and not a name `FIELD` allows, so no document or query has it."""
 _INT64 = range(-(2**63), 2**63)
 RANGE_OPS = frozenset({">=", "<=", ">", "<"})
 _OPS = RANGE_OPS | {"=="}
@@ -50,6 +54,8 @@ def check_document(doc_id: str, data: Document) -> Document:
     integers that fit 64 bits (Firestore's, so that every back end filters alike)."""
     if data.get("id", doc_id) != doc_id:
         raise ValueError(f"document {doc_id!r} has another id in its data: {data['id']!r}")
+    if CHANGED_AT in data:
+        raise ValueError(f"document {doc_id!r}: {CHANGED_AT!r} is the store's, not a field")
     for key, value in data.items():
         if isinstance(value, int) and value not in _INT64:
             raise ValueError(f"field {key!r} of {doc_id!r}: integers must fit in 64 bits")
@@ -67,6 +73,17 @@ def check_count(writes: Sequence[Write], positions: int = 1) -> Sequence[Write]:
             f"{MAX_WRITES} together (Firestore's limit)"
         )
     return writes
+
+
+def check_changes(where: Sequence[Where], since: str, limit: int) -> None:
+    """`changes` takes equality filters and a stamp."""
+    check_query(where, "id", limit)
+    if any(w.op != "==" for w in where):
+        raise ValueError("changes() filters by equality only")
+    try:
+        datetime.fromisoformat(since)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a stamp: {since!r}") from None
 
 
 def check_query(where: Sequence[Where], order_by: str, limit: int) -> None:

@@ -1,8 +1,9 @@
 """`GET /api/stream`: snapshot changes pushed to operators as server-sent events.
 
-Every snapshot document carries `updated_at`, stamped by the projector that wrote it.
-The stream sends each changed document (the session list's sessions, the system
-control, and with `session_id` that session's messages) in `updated_at` order; an
+The snapshot store stamps every document it writes with its commit, in commit order
+(`SnapshotStore.changes`; the stamp is no field of the document, whose `updated_at` is
+event time). The stream sends each changed document (the session list's sessions, the
+system control, and with `session_id` that session's messages) in stamp order; an
 event's id is its position in that order. A client that reconnects with
 `Last-Event-ID` gets every change after that position: nothing is lost across a
 reconnect (a document changed twice meanwhile arrives once, in its latest state).
@@ -40,7 +41,7 @@ revoking an operator ends their streams within this."""
 REVOKED = "event: revoked\ndata: {}\n\n"
 BATCH = 200
 SETTLE_S = 1.0
-"""A change is sent once it is this old: the store stamps `updated_at` in its commit,
+"""A change is sent once it is this old: the store stamps a change in its commit,
 just before the commit becomes visible, and on gcp clocks differ a little. A stream
 that paged past a stamp whose commit was still landing would step over it for good."""
 EVENT_OF = {"sessions": "session", "system_controls": "system", "messages": "message"}
@@ -49,7 +50,7 @@ EVENT_OF = {"sessions": "session", "system_controls": "system", "messages": "mes
 class Mark(NamedTuple):
     """A position in the stream of changes: documents sort by these three."""
 
-    updated_at: str
+    changed_at: str
     collection: str
     doc_id: str
 
@@ -92,23 +93,24 @@ def changes_after(
     ends: dict[str, tuple[Mark, str]] = {}
     held = False
     for collection in EVENT_OF:
-        where = [Where("updated_at", ">=", mark.updated_at)]
+        where: list[Where] = []
         if collection == "messages":
             if session_id is None:
                 continue
             where.append(Where("session_id", "==", session_id))
-        page = snapshots.query(
-            collection, where, order_by="updated_at", limit=BATCH, cursor=cursors.get(collection)
+        page = snapshots.changes(
+            collection, mark.changed_at, where, limit=BATCH, cursor=cursors.get(collection)
         )
-        if page.cursor is not None and page.documents:
-            last = page.documents[-1]
-            ends[collection] = (Mark(last["updated_at"], collection, last["id"]), page.cursor)
-        for document in page.documents:
-            position = Mark(document["updated_at"], collection, document["id"])
+        if page.cursor is not None and page.changes:
+            last = page.changes[-1]
+            ends[collection] = (Mark(last.at, collection, last.document["id"]), page.cursor)
+        for change in page.changes:
+            document = change.document
+            position = Mark(change.at, collection, document["id"])
             partial = collection == "sessions" and document.get("state") is None
             if position <= mark or partial:  # partial: a lead's status merged in early
                 continue
-            if position.updated_at > settled:
+            if position.changed_at > settled:
                 held = True
             else:
                 found.append((position, document))

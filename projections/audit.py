@@ -7,7 +7,6 @@ recorded: audit means nothing is summarised away."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from contracts.envelope import EventEnvelope
 from contracts.events import (
@@ -52,13 +51,11 @@ class AuditProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) in (StreamKind.SESSION, StreamKind.LEAD)
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
-        return state, [write for r in events if (write := _entry(r.envelope, now)) is not None]
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
+        return state, [write for r in events if (write := _entry(r.envelope)) is not None]
 
 
-def _entry(envelope: EventEnvelope, now: datetime) -> Put | None:
+def _entry(envelope: EventEnvelope) -> Put | None:
     kind = stream_kind(envelope.stream_id)
     if kind == StreamKind.SESSION and envelope.type not in DECISION_TYPES:
         return None
@@ -72,7 +69,7 @@ def _entry(envelope: EventEnvelope, now: datetime) -> Put | None:
         "occurred_at": envelope.occurred_at.isoformat(),
         "correlation_id": envelope.correlation_id,
         "payload": envelope.payload,  # as recorded (and upcast): JSON already
-        "updated_at": now.isoformat(),
+        "updated_at": envelope.recorded_at.isoformat(timespec="microseconds"),
     }
     collection = DECISIONS if kind == StreamKind.SESSION else LEAD_EVENTS
     return Put(collection, audit_id(owner_id, envelope.version), entry)

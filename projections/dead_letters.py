@@ -5,12 +5,11 @@ the read API lists both.)"""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from contracts.events import WebhookPayloadRejected
 from contracts.ports.snapshots import Document, Put, Write
 from contracts.streams import StreamKind, stream_kind
-from projections.projection import Recorded
+from projections.projection import Recorded, changed_at
 
 DEAD_LETTERS = "dead_letters"
 
@@ -22,9 +21,7 @@ class DeadLettersProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) == StreamKind.DEADLETTER
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         writes: list[Write] = []
         for recorded in events:
             envelope, event = recorded.envelope, recorded.event
@@ -37,7 +34,7 @@ class DeadLettersProjection:
                 "body_sha256": event.body_sha256,
                 "size_bytes": event.size_bytes,
                 "received_at": envelope.recorded_at.isoformat(),
-                "updated_at": now.isoformat(),
+                "updated_at": changed_at(recorded),
             }
             writes.append(
                 Put(DEAD_LETTERS, envelope.stream_id.removeprefix("deadletter-"), document)

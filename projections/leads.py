@@ -20,7 +20,7 @@ from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.lead import Lead, LeadCollectedField
 from contracts.streams import StreamKind, stream_kind
 from contracts.vocabulary import LeadField, LeadStatus, ServiceInterest
-from projections.projection import Recorded
+from projections.projection import Recorded, changed_at
 
 LEADS = "leads"
 
@@ -32,9 +32,7 @@ class LeadsProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) == StreamKind.LEAD
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         lead = Lead.model_validate(state) if state else None
         for recorded in events:
             event, at = recorded.event, recorded.envelope.occurred_at
@@ -50,7 +48,11 @@ class LeadsProjection:
             return state, []
         document = lead.model_dump(mode="json")
         confidences = {field.value: value for field, value in lead.confidence_fields.items()}
-        written = {**document, "confidence_fields": confidences, "updated_at": now.isoformat()}
+        written = {
+            **document,
+            "confidence_fields": confidences,
+            "updated_at": changed_at(events[-1]),
+        }
         return document, [Put(LEADS, lead.lead_id, written)]
 
 

@@ -30,7 +30,7 @@ from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.messages import MessageLogEntry, StatusChange
 from contracts.streams import StreamKind, stream_kind
 from contracts.vocabulary import Channel, Direction, MessageStatus, MessageType
-from projections.projection import Recorded
+from projections.projection import Recorded, changed_at
 
 MESSAGES = "messages"
 _JSON_TIME = TypeAdapter(datetime)
@@ -59,22 +59,22 @@ class MessagesProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) == StreamKind.SESSION
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         """The state maps each outbound id to its entry, as last written, and each
         inbound message's ref to its seq, text and earlier texts (what an edit needs)."""
         changed: dict[str, MessageLogEntry] = {}  # document id -> entry
+        stamps: dict[str, str] = {}  # document id -> when its last change was recorded
         amended: dict[str, dict[str, Any]] = {}  # document id -> fields, of earlier entries
         outbounds = dict(state)
         for recorded in events:
             if isinstance(recorded.event, MessageRevoked | MessageEdited):
-                _amend(recorded, outbounds, changed, amended)
+                _amend(recorded, outbounds, changed, stamps, amended)
                 continue
             entry = _entry(recorded, outbounds, changed)
             if entry is None:
                 continue
-            changed[message_id(entry.session_id, entry.seq)] = entry
+            doc_id = message_id(entry.session_id, entry.seq)
+            changed[doc_id], stamps[doc_id] = entry, changed_at(recorded)
             if entry.outbound_id is not None:
                 outbounds[entry.outbound_id] = entry
             elif entry.wa_message_ref is not None:
@@ -84,16 +84,14 @@ class MessagesProjection:
                     "edits": [],
                 }
                 outbounds[_inbound_key(entry.wa_message_ref)] = inbound
-        stamp = now.isoformat()
         writes: list[Write] = [
-            Put(MESSAGES, doc_id, {**fields, "updated_at": stamp}, merge=True)
-            for doc_id, fields in amended.items()
+            Put(MESSAGES, doc_id, fields, merge=True) for doc_id, fields in amended.items()
         ]
         for doc_id, entry in changed.items():
             data = entry.model_dump(mode="json")
             if entry.outbound_id is not None:
                 outbounds[entry.outbound_id] = data
-            writes.append(Put(MESSAGES, doc_id, {**data, "updated_at": stamp}))
+            writes.append(Put(MESSAGES, doc_id, {**data, "updated_at": stamps[doc_id]}))
         return outbounds, writes
 
 
@@ -150,6 +148,7 @@ def _amend(
     recorded: Recorded,
     state: dict[str, Any],
     changed: dict[str, MessageLogEntry],
+    stamps: dict[str, str],
     amended: dict[str, dict[str, Any]],
 ) -> None:
     """Mark the original deleted, or show its new text and keep the one it replaces.
@@ -172,8 +171,9 @@ def _amend(
     if doc_id in changed:
         written = changed[doc_id].model_dump(mode="json")
         changed[doc_id] = MessageLogEntry.model_validate({**written, **fields})
+        stamps[doc_id] = changed_at(recorded)
     else:
-        amended[doc_id] = {**amended.get(doc_id, {}), **fields}
+        amended[doc_id] = {**amended.get(doc_id, {}), **fields, "updated_at": changed_at(recorded)}
 
 
 def _status_change(event: object, at: datetime) -> StatusChange | None:

@@ -24,7 +24,7 @@ from contracts.events import (
 from contracts.ports.snapshots import Document, Put, Write
 from contracts.streams import StreamKind, stream_kind
 from contracts.vocabulary import SessionMode
-from projections.projection import Recorded, squash
+from projections.projection import Recorded, changed_at, squash
 
 FACTS = "session_facts"
 DAYS = "metrics_days"
@@ -58,19 +58,17 @@ class MetricsProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) in (StreamKind.SESSION, StreamKind.LEAD)
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         lead = stream_kind(events[0].envelope.stream_id) == StreamKind.LEAD
         apply = _lead if lead else _session
         writes: list[Write] = []
         for recorded in events:
-            state, more = apply(state, recorded, now)
+            state, more = apply(state, recorded)
             writes += more
         return state, squash(writes)
 
 
-def _session(state: Document, item: Recorded, now: datetime) -> tuple[Document, list[Write]]:
+def _session(state: Document, item: Recorded) -> tuple[Document, list[Write]]:
     envelope, event = item.envelope, item.event
     session_id = envelope.stream_id.removeprefix("session-")
     state = {"facts": {}, "days": {}, "awaiting_since": None, **state}
@@ -117,7 +115,7 @@ def _session(state: Document, item: Recorded, now: datetime) -> tuple[Document, 
         return state, []
     changed_facts = facts != state["facts"]
     state = {**state, "facts": facts, "days": {**state["days"], day: counts}}
-    stamp = now.isoformat()
+    stamp = changed_at(item)
     writes: list[Write] = [Put(DAYS, f"{session_id}:{day}", {**counts, "updated_at": stamp})]
     if changed_facts:
         writes.append(
@@ -131,7 +129,7 @@ def _session(state: Document, item: Recorded, now: datetime) -> tuple[Document, 
     return state, writes
 
 
-def _lead(state: Document, item: Recorded, now: datetime) -> tuple[Document, list[Write]]:
+def _lead(state: Document, item: Recorded) -> tuple[Document, list[Write]]:
     """A handoff is recorded on the lead's stream; its time goes to the session's facts,
     where a human's first reply (from the session's stream) meets it."""
     envelope, event = item.envelope, item.event
@@ -145,6 +143,5 @@ def _lead(state: Document, item: Recorded, now: datetime) -> tuple[Document, lis
         "session_id": event.session_id,
         "handoff_at": envelope.recorded_at.isoformat(),
         "handoff_reason": event.handoff_reason.value,
-        "updated_at": now.isoformat(),
     }
     return {"handed_off": handed_off}, [Put(FACTS, event.session_id, fields, merge=True)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from contracts.envelope import Event, EventEnvelope
@@ -41,13 +40,19 @@ class Projection(Protocol):
 
     def handles(self, stream_id: str) -> bool: ...
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         """The stream's state after `events` (consecutive versions of one stream) and
         the writes that bring its documents up to date, one per document. `state` is
-        `{}` before the stream's first event; `now` stamps `updated_at`."""
+        `{}` before the stream's first event. Every field written derives from the
+        events (an `updated_at` is `recorded_at` of the last event that changed the
+        document: see `changed_at`), so a rebuild writes what the live projector wrote,
+        however the events are split into folds."""
         ...
+
+
+def changed_at(recorded: Recorded) -> str:
+    """An `updated_at`: when the event that changed the document was recorded."""
+    return recorded.envelope.recorded_at.isoformat(timespec="microseconds")
 
 
 def squash(writes: Sequence[Write]) -> list[Write]:

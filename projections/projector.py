@@ -13,8 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -25,10 +24,6 @@ from projections.catalogue import PROJECTIONS
 from projections.projection import Projection, Recorded, parsed
 
 log = structlog.get_logger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 CHUNK = 100
@@ -48,12 +43,10 @@ class Projector:
         store: EventStore,
         snapshots: SnapshotStore,
         projections: Sequence[Projection] = PROJECTIONS,
-        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._snapshots = snapshots
         self._projections = projections
-        self._clock = clock
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._positions = _Positions(snapshots)
         self._generations: tuple[float, Mapping[str, tuple[int, int | None]]] = (-1e9, {})
@@ -117,7 +110,7 @@ class Projector:
         events: list[Recorded],
     ) -> Position:
         state = position.state if position else {}
-        state, writes = projection.fold(state, events, self._clock())
+        state, writes = projection.fold(state, events)
         expected = position.version if position else 0
         last = events[-1].envelope
         after = Position(last.version, state)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import groupby
 
 import structlog
@@ -24,7 +23,7 @@ from contracts.envelope import EventEnvelope
 from contracts.ports.eventstore import EventStore
 from contracts.ports.snapshots import Commit, Position, PositionMoved, SnapshotStore
 from projections.projection import Projection, Recorded, parsed
-from projections.projector import ATTEMPTS, CHUNK, GENERATIONS_TTL_S, utc_now
+from projections.projector import ATTEMPTS, CHUNK, GENERATIONS_TTL_S
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +49,6 @@ def rebuild(
     snapshots: SnapshotStore,
     projections: Sequence[Projection],
     progress: Progress | None = None,
-    clock: Callable[[], datetime] = utc_now,
 ) -> Rebuilt:
     """Replay every event into a new generation of each of `projections`, then make
     those generations the ones reads use."""
@@ -66,7 +64,7 @@ def rebuild(
             handled = [(s, events) for s, events in streams if projection.handles(s)]
             if handled:
                 generation = generations[projection.name]
-                _replay_page(snapshots, projection, generation, handled, clock)
+                _replay_page(snapshots, projection, generation, handled)
         done += len(page)
         if progress is not None:
             progress(done, max(total, done))
@@ -93,7 +91,6 @@ def _replay_page(
     projection: Projection,
     generation: int,
     streams: list[tuple[str, list[Recorded]]],
-    clock: Callable[[], datetime],
 ) -> None:
     """One page's streams for one projection, in as few commits as the write limit
     allows. A stream the live projector moved meanwhile (or too long for a batch) is
@@ -111,7 +108,7 @@ def _replay_page(
         if len(pending) > CHUNK or pending[0].envelope.version != at + 1:
             alone.append((stream_id, events))
             continue
-        state, writes = projection.fold(position.state if position else {}, pending, clock())
+        state, writes = projection.fold(position.state if position else {}, pending)
         commit = Commit(stream_id, at, Position(pending[-1].envelope.version, state), writes)
         if size + len(writes) + 1 > BATCH_WRITES:
             _flush(snapshots, projection, generation, batch, alone)
@@ -120,7 +117,7 @@ def _replay_page(
         size += len(writes) + 1
     _flush(snapshots, projection, generation, batch, alone)
     for stream_id, events in alone:
-        _replay(snapshots, projection, generation, stream_id, events, clock)
+        _replay(snapshots, projection, generation, stream_id, events)
 
 
 def _flush(
@@ -144,7 +141,6 @@ def _replay(
     generation: int,
     stream_id: str,
     events: list[Recorded],
-    clock: Callable[[], datetime],
 ) -> None:
     """Apply `events` (consecutive versions of one stream) past the position, in chunks;
     the live projector may be ahead on the same stream, and then this skips what it
@@ -159,7 +155,7 @@ def _replay(
         try:
             for start in range(0, len(pending), CHUNK):
                 chunk = pending[start : start + CHUNK]
-                state, writes = projection.fold(state, chunk, clock())
+                state, writes = projection.fold(state, chunk)
                 after = Position(chunk[-1].envelope.version, state)
                 snapshots.commit(projection.name, generation, stream_id, at, after, writes)
                 at = after.version

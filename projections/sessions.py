@@ -35,7 +35,7 @@ from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.session import SessionControl, SessionState
 from contracts.streams import StreamKind, stream_kind
 from contracts.vocabulary import LeadStatus, SessionStatus
-from projections.projection import Recorded
+from projections.projection import Recorded, changed_at
 
 SESSIONS = "sessions"
 CONTROLS = "session_controls"
@@ -49,20 +49,16 @@ class SessionsProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_kind(stream_id) in (StreamKind.SESSION, StreamKind.LEAD)
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         if stream_kind(events[0].envelope.stream_id) == StreamKind.LEAD:
-            return _fold_lead(state, events, now)
-        return _fold_session(state, events, now)
+            return _fold_lead(state, events)
+        return _fold_session(state, events)
 
 
 # --- a session's stream ------------------------------------------------------------------
 
 
-def _fold_session(
-    state: Document, events: Sequence[Recorded], now: datetime
-) -> tuple[Document, list[Write]]:
+def _fold_session(state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
     session: SessionState | None = None
     control: SessionControl | None = None
     extra: dict[str, Any] = {}
@@ -89,18 +85,18 @@ def _fold_session(
         "control": control.model_dump(mode="json"),
         "extra": extra,
     }
-    stamp = now.isoformat()
     document = {
         **new_state["session"],
         **extra,
         "mode": control.mode.value,
         "human_assignee": control.human_assignee,
         "control_version": control.version,
-        "updated_at": stamp,
+        "updated_at": changed_at(events[-1]),
     }
     writes: list[Write] = [
         Put(SESSIONS, session.session_id, document, merge=True),
-        Put(CONTROLS, session.session_id, {**new_state["control"], "updated_at": stamp}),
+        # the control's updated_at: when it last changed (None before a change)
+        Put(CONTROLS, session.session_id, new_state["control"]),
     ]
     return new_state, writes
 
@@ -164,11 +160,10 @@ def _evolved(
 # --- a lead's stream: its status, merged into its current session ----------------------
 
 
-def _fold_lead(
-    state: Document, events: Sequence[Recorded], now: datetime
-) -> tuple[Document, list[Write]]:
+def _fold_lead(state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
     """Each session gets the lead's status as it was while it was the current one: a
-    session gone by keeps the status of its time."""
+    session gone by keeps the status of its time. No `updated_at`: the session's own
+    events set it, and a field two streams wrote would depend on which came last."""
     state = dict(state)
     touched: dict[str, dict[str, Any]] = {}
     for recorded in events:
@@ -188,7 +183,6 @@ def _fold_lead(
                 "lead_status": state["status"],
                 "ready_for_human": state["status"] == LeadStatus.READY_FOR_HUMAN.value,
                 "priority": state["priority"],
-                "updated_at": now.isoformat(),
             }
     return state, [
         Put(SESSIONS, session_id, fields, merge=True) for session_id, fields in touched.items()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from contracts.events import GlobalModeChanged
 from contracts.ports.snapshots import Document, Put, Write
@@ -22,9 +21,7 @@ class SystemProjection:
     def handles(self, stream_id: str) -> bool:
         return stream_id == SYSTEM_STREAM
 
-    def fold(
-        self, state: Document, events: Sequence[Recorded], now: datetime
-    ) -> tuple[Document, list[Write]]:
+    def fold(self, state: Document, events: Sequence[Recorded]) -> tuple[Document, list[Write]]:
         control: SystemControl | None = None
         for recorded in events:
             event = recorded.event
@@ -35,6 +32,5 @@ class SystemProjection:
                 )  # fmt: skip
         if control is None:
             return state, []
-        document = control.model_dump(mode="json")
-        written = {**document, "updated_at": now.isoformat()}
-        return document, [Put(SYSTEM_CONTROLS, GLOBAL, written)]
+        document = control.model_dump(mode="json")  # updated_at: when the mode changed
+        return document, [Put(SYSTEM_CONTROLS, GLOBAL, document)]

@@ -174,6 +174,18 @@ class Pipeline:
 
         return eventually(probe, timeout, f"{count} x {event_type} in session {session_id}")
 
+    def wait_all_sent(self, session_id: str, timeout: float = 20) -> int:
+        """The number of outbounds claimed in the session, once there is one and every
+        one of them is sent (a claim still on its way to the sender is waited for)."""
+
+        def probe() -> int | None:
+            types = self.types(session_id)
+            claimed = types.count("OutboundClaimed")
+            return claimed if claimed and types.count("OutboundSent") == claimed else None
+
+        what = f"every claimed outbound of session {session_id} sent"
+        return eventually(probe, timeout, what)
+
 
 class _NoOperators:
     """The command intake takes the operator as given; it never looks one up."""

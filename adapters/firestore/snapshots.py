@@ -1,7 +1,8 @@
 """The `SnapshotStore` on Firestore.
 
     snapshot_meta/generations                       {projection: {active, building}}
-    snapshots/{projection}-g{n}/{collection}/{id}   f: the top-level scalars and the id
+    snapshots/{projection}-g{n}/{collection}/{id}   f: the top-level scalars, the id and
+                                                    _changed_at (the commit's time)
                                                     json: every other field, as JSON text
     snapshots/{projection}-g{n}/_positions/{stream} version, state (JSON text)
 
@@ -53,7 +54,9 @@ from google.cloud.firestore_v1.document import DocumentReference
 
 from adapters.firestore.transient import retrying
 from adapters.snapshot_rules import (
+    CHANGED_AT,
     FIELD,
+    check_changes,
     check_count,
     check_doc_id,
     check_document,
@@ -64,6 +67,8 @@ from adapters.snapshot_rules import (
     encode_cursor,
 )
 from contracts.ports.snapshots import (
+    Change,
+    Changes,
     Commit,
     Delete,
     Document,
@@ -81,7 +86,6 @@ Generations = dict[str, tuple[int, int | None]]
 
 log = structlog.get_logger(__name__)
 
-UPDATED_AT = "updated_at"
 _DELETE_BATCH = 500
 _GET_BATCH = 300
 _POSITIONS = "_positions"  # not a logical name: those start with a letter
@@ -279,20 +283,47 @@ class FirestoreSnapshotStore:
         direction = firestore.Query.DESCENDING if descending else firestore.Query.ASCENDING
         query: Any = self._active(collection)
         for w in where:
-            value = _stamp_value(w.value) if w.field == UPDATED_AT else w.value
-            query = query.where(filter=FieldFilter(f"f.{w.field}", w.op, value))
+            query = query.where(filter=FieldFilter(f"f.{w.field}", w.op, w.value))
         backwards_by_id = order_by == "id" and descending
         if order_by != "id" or backwards_by_id:
             query = query.order_by(f"f.{order_by}", direction=direction)
         query = query.order_by("__name__", direction=direction)
         if after is not None:
-            if order_by == UPDATED_AT:
-                after = [_stamp_value(after[0]), *after[1:]]
             query = query.start_after([after[0], *after] if backwards_by_id else after)
         snapshots = retrying(lambda: list(query.limit(limit + 1).stream()))
         documents = [{**(_decode(s) or {}), "id": s.id} for s in snapshots[:limit]]
         more = len(snapshots) > limit
         return Page(documents, encode_cursor(order_by, documents[-1]) if more else None)
+
+    def changes(
+        self,
+        collection: str,
+        since: str,
+        where: Sequence[Where] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Changes:
+        """Ordered by `f._changed_at`, the commit's server timestamp; with equality
+        filters, production needs a composite index (`f.<field> ASC, f._changed_at
+        ASC, __name__ ASC`)."""
+        check_changes(where, since, limit)
+        after = decode_cursor(cursor, CHANGED_AT)
+        stamp = f"f.{CHANGED_AT}"
+        query: Any = self._active(collection)
+        for w in where:
+            query = query.where(filter=FieldFilter(f"f.{w.field}", w.op, w.value))
+        query = query.where(filter=FieldFilter(stamp, ">=", datetime.fromisoformat(since)))
+        query = query.order_by(stamp).order_by("__name__")
+        if after is not None:
+            query = query.start_after([datetime.fromisoformat(after[0]), after[1]])
+        snapshots = retrying(lambda: list(query.limit(limit + 1).stream()))
+        found = [
+            Change(_stamp_text(s.to_dict()["f"][CHANGED_AT]), {**(_decode(s) or {}), "id": s.id})
+            for s in snapshots[:limit]
+        ]
+        more = len(snapshots) > limit
+        last = {CHANGED_AT: found[-1].at, "id": found[-1].document["id"]} if more else None
+        return Changes(found, None if last is None else encode_cursor(CHANGED_AT, last))
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Called from Firestore's watch threads when documents of a collection's
@@ -478,33 +509,23 @@ def _position(data: dict[str, Any] | None) -> Position:
 
 def _encode(doc_id: str, data: Document) -> dict[str, Any]:
     """Scalars under simple names go to `f`, where queries find them; the rest is text.
-    An `updated_at` becomes the commit's time, as Firestore stamps it."""
+    `f._changed_at` is the commit's time, as Firestore stamps it (`changes`)."""
     scalars = {k: v for k, v in data.items() if FIELD.fullmatch(k) and _is_scalar(v)}
-    rest = {k: v for k, v in data.items() if k not in scalars and k != UPDATED_AT}
-    if UPDATED_AT in data:
-        scalars = {**scalars, UPDATED_AT: firestore.SERVER_TIMESTAMP}
+    rest = {k: v for k, v in data.items() if k not in scalars}
+    scalars = {**scalars, CHANGED_AT: firestore.SERVER_TIMESTAMP}
     return {"f": {**scalars, "id": doc_id}, **({"json": dumps(rest)} if rest else {})}
 
 
-def _stamp_text(value: object) -> object:
+def _stamp_text(value: datetime) -> str:
     """A commit time as the port shows it: ISO 8601 in UTC, to the microsecond."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    return value
-
-
-def _stamp_value(value: object) -> object:
-    """A commit time as Firestore compares it."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _decode(snapshot: DocumentSnapshot[Any]) -> Document | None:
     stored = snapshot.to_dict() if snapshot.exists else None
     if stored is None:
         return None
-    scalars = stored["f"]
-    if UPDATED_AT in scalars:
-        scalars = {**scalars, UPDATED_AT: _stamp_text(scalars[UPDATED_AT])}
+    scalars = {k: v for k, v in stored["f"].items() if k != CHANGED_AT}
     return {**json.loads(stored.get("json", "{}")), **scalars}
 
 

@@ -1,6 +1,7 @@
 """The embedded `SnapshotStore`: three tables in the event store's SQLite file.
 
-    snapshot_docs(collection, generation, doc_id, data)      data: the JSON object, no id
+    snapshot_docs(collection, generation, doc_id, data)      data: the JSON object, no id,
+                                                             with its `_changed_at` stamp
     snapshot_positions(projection, generation, stream_id, version, state)
     snapshot_generations(projection, active, building)      no row: generation 1 active
 
@@ -41,6 +42,8 @@ from typing import Any
 import structlog
 
 from adapters.snapshot_rules import (
+    CHANGED_AT,
+    check_changes,
     check_count,
     check_doc_id,
     check_document,
@@ -52,6 +55,8 @@ from adapters.snapshot_rules import (
 )
 from adapters.sqlite.database import Readers, open_writer
 from contracts.ports.snapshots import (
+    Change,
+    Changes,
     Commit,
     Delete,
     Document,
@@ -69,7 +74,6 @@ log = structlog.get_logger(__name__)
 
 _DELETE_BATCH = 1000
 _IN_BATCH = 500
-UPDATED_AT = "updated_at"
 _ACTIVE = "coalesce((SELECT active FROM snapshot_generations WHERE projection = ?), 1)"
 
 
@@ -229,7 +233,7 @@ class SqliteSnapshotStore:
                 f"WHERE collection = ? AND generation = {_ACTIVE} AND doc_id = ?",
                 (collection, projection, check_doc_id(doc_id)),
             ).fetchone()
-        return None if row is None else {**json.loads(row[0]), "id": doc_id}
+        return None if row is None else _document(doc_id, row[0])
 
     def query(
         self,
@@ -240,8 +244,42 @@ class SqliteSnapshotStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        projection = self._projection(collection)
         check_query(where, order_by, limit)
+        rows = self._rows(collection, where, order_by, descending, limit, cursor)
+        documents = [_document(doc_id, data) for doc_id, data in rows[:limit]]
+        more = len(rows) > limit
+        return Page(documents, encode_cursor(order_by, documents[-1]) if more else None)
+
+    def changes(
+        self,
+        collection: str,
+        since: str,
+        where: Sequence[Where] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Changes:
+        check_changes(where, since, limit)
+        after = [*where, Where(CHANGED_AT, ">=", since)]
+        rows = self._rows(collection, after, CHANGED_AT, False, limit, cursor)
+        found = []
+        for doc_id, data in rows[:limit]:
+            document = {**json.loads(data), "id": doc_id}
+            found.append(Change(document.pop(CHANGED_AT), document))
+        more = len(rows) > limit
+        last = {CHANGED_AT: found[-1].at, "id": found[-1].document["id"]} if more else None
+        return Changes(found, None if last is None else encode_cursor(CHANGED_AT, last))
+
+    def _rows(
+        self,
+        collection: str,
+        where: Sequence[Where],
+        order_by: str,
+        descending: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> list[tuple[str, str]]:
+        """Up to `limit + 1` rows (id, data) of a checked query."""
+        projection = self._projection(collection)
         after = decode_cursor(cursor, order_by)
         self._index({w.field for w in where} | ({order_by} - {"id"}))
         rows: list[tuple[str, str]] = []
@@ -255,9 +293,7 @@ class SqliteSnapshotStore:
                         break
             finally:
                 reader.execute("COMMIT")
-        documents = [{**json.loads(data), "id": doc_id} for doc_id, data in rows[:limit]]
-        more = len(rows) > limit
-        return Page(documents, encode_cursor(order_by, documents[-1]) if more else None)
+        return rows
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Called in the committing thread, after the commit is durable, for each
@@ -367,8 +403,15 @@ def _stored_positions(
     return found
 
 
+def _document(doc_id: str, data: str) -> Document:
+    """A stored document as the port shows it: with its id, without its stamp."""
+    document = json.loads(data)
+    document.pop(CHANGED_AT, None)
+    return {**document, "id": doc_id}
+
+
 class CommitStamps:
-    """`updated_at` in commit order: the time, or just after the last stamp given, in
+    """Change stamps in commit order: the time, or just after the last stamp given, in
     the writer's transaction (so a document committed later is never stamped earlier
     than one already visible, which live readers page by)."""
 
@@ -417,7 +460,7 @@ def _write_documents(
 
 
 def _stamped(data: Document, stamps: CommitStamps) -> Document:
-    return {**data, UPDATED_AT: stamps.next()} if UPDATED_AT in data else data
+    return {**data, CHANGED_AT: stamps.next()}
 
 
 def _stored_documents(

@@ -23,9 +23,9 @@ from typing import Any, Literal, Protocol
 Document = dict[str, Any]
 """A JSON object: str keys; str, int, float, bool, None, lists and objects as values.
 
-`updated_at` is the store's: a document written with that field gets the commit's time
-there (ISO 8601, UTC, to the microsecond), in commit order, so that a live reader can
-page through changes by it without missing one committed late."""
+A document is stored as written: the store adds no field to it (`get` and `query` add
+only `id`). Where it was last changed in commit order is kept beside it: see
+`SnapshotStore.changes`."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,22 @@ class Where:
 class Page:
     documents: list[Document]
     """Each document with its id under the key `id`."""
+    cursor: str | None
+    """Pass back to get the next page; None on the last one."""
+
+
+@dataclass(frozen=True)
+class Change:
+    at: str
+    """The store's stamp of the commit that last wrote the document: its time (ISO
+    8601, UTC, to the microsecond), in commit order. No field of the document."""
+    document: Document
+    """With its id under the key `id`, as `get` gives it."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    changes: list[Change]
     cursor: str | None
     """Pass back to get the next page; None on the last one."""
 
@@ -167,6 +183,22 @@ class SnapshotStore(Protocol):
     ) -> Page:
         """Documents matching every `where` (on top-level fields), ordered by
         `order_by` then id, one page at a time. Raises `InvalidCursor`."""
+        ...
+
+    def changes(
+        self,
+        collection: str,
+        since: str,
+        where: Sequence[Where] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Changes:
+        """Documents of the active generation last written at or after the stamp
+        `since`, matching every `where` (equality only), in stamp order then id, one
+        page at a time. Every commit stamps the documents it writes, later than any
+        stamp already visible, so a live reader can page through changes without
+        missing one committed late. A rebuilt generation's documents carry the
+        stamps of the rebuild's commits. Raises `InvalidCursor`."""
         ...
 
     def listen(self, listener: Listener) -> Callable[[], None]:

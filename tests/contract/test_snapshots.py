@@ -809,21 +809,73 @@ def test_listeners_hear_of_an_activation_and_follow_the_new_generation(
     eventually(lambda: heard.count("sessions") > before)
 
 
-def test_updated_at_is_the_commits_stamp_in_commit_order(snapshots: SnapshotStore) -> None:
-    """A live reader pages by it: a document committed later is never stamped earlier
-    than one committed before, whatever the writer put there."""
+def test_changes_are_stamped_in_commit_order_beside_the_documents(
+    snapshots: SnapshotStore,
+) -> None:
+    """A live reader pages by the stamps: a document committed later is never stamped
+    earlier than one committed before. The documents stay as written (their own
+    `updated_at` included): the stamp is the store's, not a field."""
+    written = "1999-01-01T00:00:00+00:00"
     for n, doc_id in enumerate(["b", "a", "c"]):
         snapshots.commit(
             "sessions", 1, f"session-{doc_id}", 0, Position(1),
-            [Put("sessions", doc_id, {"n": n, "updated_at": "1999-01-01T00:00:00+00:00"})],
+            [Put("sessions", doc_id, {"n": n, "k": n % 2, "updated_at": written})],
         )  # fmt: skip
-    snapshots.commit("sessions", 1, "session-d", 0, Position(1), [Put("sessions", "d", {"n": 3})])
 
-    stamps = [snapshots.get("sessions", doc_id) or {} for doc_id in "bac"]
-    times = [datetime.fromisoformat(stamp["updated_at"]) for stamp in stamps]
-    assert times == sorted(times)
+    assert snapshots.get("sessions", "a") == {"id": "a", "n": 1, "k": 1, "updated_at": written}
+    assert snapshots.query("sessions").documents[0] == snapshots.get("sessions", "a")
+    every = snapshots.changes("sessions", "2000-01-01T00:00:00+00:00")
+    assert [c.document["id"] for c in every.changes] == ["b", "a", "c"]
+    assert [c.document for c in every.changes] == [snapshots.get("sessions", d) for d in "bac"]
+    times = [datetime.fromisoformat(c.at) for c in every.changes]
+    assert times == sorted(set(times))
     assert times[0] > datetime(2020, 1, 1, tzinfo=UTC)
-    assert "updated_at" not in (snapshots.get("sessions", "d") or {})
-    by_stamp = snapshots.query("sessions", [Where("updated_at", ">", stamps[0]["updated_at"])],
-                               order_by="updated_at")  # fmt: skip
-    assert [d["id"] for d in by_stamp.documents] == ["a", "c"]
+    later = snapshots.changes("sessions", every.changes[1].at)
+    assert [c.document["id"] for c in later.changes] == ["a", "c"]
+    odd = snapshots.changes("sessions", every.changes[0].at, [Where("k", "==", 0)])
+    assert [c.document["id"] for c in odd.changes] == ["b", "c"]
+
+    apply(snapshots, Put("sessions", "b", {"n": 9}, merge=True), stream_id="session-b")
+    moved = snapshots.changes("sessions", every.changes[-1].at)
+    assert [c.document["id"] for c in moved.changes] == ["c", "b"]
+    assert moved.changes[-1].at > every.changes[-1].at
+
+
+def test_changes_page_with_a_cursor(snapshots: SnapshotStore) -> None:
+    writes = [Put("sessions", f"d{n}", {"n": n}) for n in range(5)]
+    snapshots.commit("sessions", 1, "session-x", 0, Position(1), writes)  # one stamp or five
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = snapshots.changes("sessions", "2000-01-01T00:00:00+00:00", limit=2, cursor=cursor)
+        seen += [c.document["id"] for c in page.changes]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert sorted(seen) == [f"d{n}" for n in range(5)]
+    assert len(seen) == 5
+    with pytest.raises(InvalidCursor):
+        snapshots.changes("sessions", "2000-01-01T00:00:00+00:00", cursor="garbage")
+
+
+def test_a_document_cannot_carry_the_stores_stamp(snapshots: SnapshotStore) -> None:
+    with pytest.raises(ValueError, match="_changed_at"):
+        apply(snapshots, Put("sessions", "a", {"_changed_at": "2026-01-01T00:00:00+00:00"}))
+
+
+def test_a_rebuilt_generation_is_all_changes_after_a_stamp_from_before_the_rebuild(
+    snapshots: SnapshotStore,
+) -> None:
+    """A live stream whose mark is from before a rebuild misses nothing of the new
+    generation once it is switched to."""
+    apply(snapshots, Put("sessions", "a", {"n": 1}))
+    (mark,) = snapshots.changes("sessions", "2000-01-01T00:00:00+00:00").changes
+    generation = snapshots.begin_rebuild("sessions")
+    apply(snapshots, Put("sessions", "a", {"n": 1}), generation=generation)
+    apply(snapshots, Put("sessions", "b", {"n": 2}), stream_id="session-b", generation=generation)
+
+    snapshots.activate("sessions", generation)
+
+    after = snapshots.changes("sessions", mark.at).changes
+    assert sorted((c.document["id"], c.document["n"]) for c in after) == [("a", 1), ("b", 2)]
+    assert all(c.at > mark.at for c in after)

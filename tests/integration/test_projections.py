@@ -50,7 +50,7 @@ def open_snapshots(backend: Backend) -> SnapshotStore:
 
 
 def dump(snapshots: SnapshotStore) -> Dump:
-    """Every document of every collection, without the projector's wall-clock stamp."""
+    """Every document of every collection, whole."""
     found: Dump = {}
     for collection in OWNERS:
         documents: dict[str, dict[str, Any]] = {}
@@ -58,7 +58,7 @@ def dump(snapshots: SnapshotStore) -> Dump:
         while True:
             page = snapshots.query(collection, limit=200, cursor=cursor)
             for document in page.documents:
-                documents[document["id"]] = {k: v for k, v in document.items() if k != "updated_at"}
+                documents[document["id"]] = document
             if page.cursor is None:
                 break
             cursor = page.cursor

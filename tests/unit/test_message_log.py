@@ -63,7 +63,7 @@ def log_after(batches: Sequence[Sequence[EventEnvelope]]) -> dict[str, dict[str,
     state: dict[str, Any] = {}
     documents: dict[str, dict[str, Any]] = {}
     for batch in batches:
-        state, writes = projection.fold(state, parsed(batch), NOW)
+        state, writes = projection.fold(state, parsed(batch))
         for write in writes:
             assert isinstance(write, Put)
             assert write.collection == MESSAGES
