@@ -13,6 +13,7 @@ import pytest
 from contracts.envelope import Actor, EventEnvelope, NewEvent
 from contracts.events.lead import LeadOpened
 from contracts.operators import Role
+from contracts.ports.vault import ContactIdentity
 from contracts.streams import command_stream, lead_stream
 from ingress.app import create_app
 from ingress.services import COMMANDS_TOPIC, IngressServices
@@ -144,7 +145,7 @@ def test_an_unknown_command_is_404(api: Api) -> None:
 def open_lead(api: Api, lead_id: str) -> str:
     vault = api.services.vault
     from_hash = vault.contact_hash(PHONE)
-    vault.remember(from_hash, PHONE)
+    vault.remember(ContactIdentity(e164=PHONE))
     opened = NewEvent.of(
         LeadOpened(from_hash=from_hash, session_id="s-1"), event_id=f"{lead_id}-opened",
         occurred_at=datetime.now(UTC), actor=Actor.SYSTEM, correlation_id="c",
