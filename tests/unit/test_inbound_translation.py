@@ -578,3 +578,39 @@ def test_published_payloads_are_plain_json(vault: SqliteVault) -> None:
 
     assert EventEnvelope.from_json(envelope.to_json()) == envelope
     assert json.loads(envelope.to_json())["payload"]["body_sanitized"] == "x"
+
+
+# --- identity: a changed number ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["wa_id", "new_wa_id"])
+def test_a_changed_number_moves_the_contact_s_identity(vault: SqliteVault, field: str) -> None:
+    first = one_message("text", vault, text="oi")
+    notice = samples.message("system", phone=PHONE, text="", timestamp=SENT_AT)
+    notice["system"] = {"body": "User changed", "type": "user_changed_number",
+                        field: "5511977776666"}  # fmt: skip
+
+    (envelope,) = run(samples.body(samples.change(messages=[notice])), vault).envelopes
+    after = samples.message("text", phone="+5511977776666", text="oi", timestamp=SENT_AT)
+    (later,) = run(samples.body(samples.change(messages=[after])), vault).envelopes
+
+    assert envelope.payload["from_hash"] == first.from_hash
+    assert later.payload["from_hash"] == first.from_hash, "one contact, one lead"
+    assert number_in(vault, first.from_hash) == "+5511977776666"
+    identity = vault.reveal(first.from_hash)
+    assert identity is not None
+    assert identity.profile_name == "Ana Lima"
+
+
+def test_a_bsuid_first_and_a_number_later_are_one_contact(vault: SqliteVault) -> None:
+    alone = samples.message("text", phone=None, text="oi", user_id=BSUID, timestamp=SENT_AT)
+    both = samples.message("text", phone=PHONE, text="oi", user_id=BSUID, timestamp=SENT_AT)
+    number = samples.message("text", phone=PHONE, text="oi", timestamp=SENT_AT)
+
+    hashes = [
+        run(samples.body(samples.change(messages=[item])), vault).envelopes[0].payload["from_hash"]
+        for item in (alone, both, number)
+    ]
+
+    assert len(set(hashes)) == 1
+    assert number_in(vault, hashes[0]) == PHONE
