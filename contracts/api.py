@@ -36,6 +36,17 @@ class SessionSummary(SessionState):
     last_draft_failure: str | None = None
     """Why the bot's last draft failed, until a draft succeeds."""
     updated_at: AwareDatetime
+    display_name: str | None = None
+    """The customer's WhatsApp profile name (else username), opened from the vault for
+    this answer; never stored in a snapshot."""
+
+
+class LeadView(Lead):
+    """A lead as operators see it."""
+
+    display_name: str | None = None
+    """The customer's WhatsApp profile name (else username), opened from the vault for
+    this answer; never stored in a snapshot."""
 
 
 class SessionDetail(Frozen):
@@ -55,7 +66,7 @@ class AuditEntry(Frozen):
 
 
 class LeadDetail(Frozen):
-    lead: Lead
+    lead: LeadView
     audit: list[AuditEntry]
     """Every event of the lead, oldest first: statuses, applied and rejected field values
     with their evidence, handoffs, reveals."""

@@ -98,6 +98,18 @@ class System(_Meta):
     """A notice such as `user_changed_number`; its body may hold phone numbers."""
 
     body: str | None = None
+    type: str | None = None
+    wa_id: str | None = None
+    """For `user_changed_number`: the new number."""
+    new_wa_id: str | None = None
+    """The new number, as older payloads name it."""
+
+    @property
+    def new_number(self) -> str | None:
+        """The number a `user_changed_number` notice moves the customer to."""
+        if self.type != "user_changed_number":
+            return None
+        return self.wa_id or self.new_wa_id or None
 
 
 class OrderItem(_Meta):
@@ -173,6 +185,7 @@ class Message(_Meta):
     from_: str | None = Field(None, alias="from")
     from_user_id: str | None = None
     """The business-scoped user id (BSUID), e.g. `BR.1549…`."""
+    from_parent_user_id: str | None = None
     text: Text | None = None
     image: Media | None = None
     audio: Media | None = None
@@ -224,12 +237,19 @@ class Status(_Meta):
         return datetime.fromtimestamp(self.timestamp, UTC)
 
 
+class Profile(_Meta):
+    name: str | None = None
+    username: str | None = None
+
+
 class Contact(_Meta):
-    """Who wrote: `wa_id` (the phone, absent for some users with a username) and
-    `user_id` (the BSUID). The profile name is not read."""
+    """Who wrote: `wa_id` (the phone, absent for some users with a username), `user_id`
+    (the BSUID), and the profile's name and username (sealed in the vault)."""
 
     wa_id: str | None = None
     user_id: str | None = None
+    parent_user_id: str | None = None
+    profile: Profile | None = None
 
 
 class Metadata(_Meta):
@@ -244,6 +264,9 @@ class Sender(BaseModel):
 
     user_id: str | None
     phone: str | None
+    parent_user_id: str | None = None
+    name: str | None = None
+    username: str | None = None
 
 
 class MessagesValue(_Meta):
@@ -275,7 +298,15 @@ class MessagesValue(_Meta):
         contact = self._contact_for(message)
         user_id = message.from_user_id or (contact.user_id if contact else None)
         phone = message.from_ or (contact.wa_id if contact else None)
-        return Sender(user_id=user_id or None, phone=phone or None)
+        parent = message.from_parent_user_id or (contact.parent_user_id if contact else None)
+        profile = contact.profile if contact else None
+        return Sender(
+            user_id=user_id or None,
+            phone=phone or None,
+            parent_user_id=parent or None,
+            name=(profile.name if profile else None) or None,
+            username=(profile.username if profile else None) or None,
+        )
 
     def _contact_for(self, message: Message) -> Contact | None:
         for contact in self.contacts:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from contracts import whatsapp as wa
 from contracts.envelope import Actor, Event, EventEnvelope, derived_event_id
 from contracts.events.inbound import MessageEchoed, WhatsAppStatusReported
-from contracts.ports.vault import Vault
+from contracts.ports.vault import ContactIdentity, Vault
 from contracts.streams import inbox_stream
 from contracts.vocabulary import MessageStatus
 from domain.identity import InvalidIdentity, contact_identity, normalise_e164
@@ -31,6 +31,7 @@ from ingress.message_content import MessageRefs, customer_event, message_receive
 
 _STATUSES = {status.value.lower(): status for status in MessageStatus}
 _REPORTED = ("sent", "delivered", "read", "failed")
+PROFILE_TEXT_MAX = 256
 
 
 class PayloadRejected(Exception):
@@ -87,7 +88,7 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
     """Every message and status of `body` as an envelope for the `inbound` topic, and
     the parts that do not fit the catalogue, each with its reason.
 
-    Remembers each sender's number in the vault."""
+    Remembers each sender's identity in the vault."""
     contacts = _Contacts(vault)
     envelopes: list[EventEnvelope] = []
     rejected: list[RejectedPart] = []
@@ -98,6 +99,7 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
             try:
                 message = value.message_at(m)
                 sender = contacts.hash_of(value.sender_of(message), remember=True)
+                contacts.moved(sender, message)
                 event = customer_event(message, sender, line, vault.message_ref)
             except (ValueError, PayloadRejected) as error:
                 rejected.append(_rejected_part(f"value {v} message {m}", error, raw))
@@ -208,28 +210,60 @@ def _envelope(
 
 
 class _Contacts:
-    """Hashes each identity once per body, and writes each number to the vault once."""
+    """Resolves each sender once per body, and writes each identity to the vault once."""
 
     def __init__(self, vault: Vault) -> None:
         self._vault = vault
-        self._hashes: dict[wa.Sender, str] = {}
-        self._remembered: set[str] = set()
+        self._hashes: dict[tuple[wa.Sender, bool], str] = {}
 
     def hash_of(self, sender: wa.Sender, *, remember: bool) -> str:
-        if sender not in self._hashes:
-            self._hashes[sender] = self._hash(sender)
-        from_hash = self._hashes[sender]
-        if remember and sender.phone and from_hash not in self._remembered:
-            self._vault.remember(from_hash, _e164(sender.phone))
-            self._remembered.add(from_hash)
-        return from_hash
+        """The contact's `from_hash`, through the vault's aliases: one person is one
+        contact whether WhatsApp names them by number, BSUID or both."""
+        key = (sender, remember)
+        if key not in self._hashes:
+            identity = _identity(sender)
+            if remember:
+                self._hashes[key] = self._vault.remember(identity)
+            else:
+                known = self._vault.contact_of(identity)
+                self._hashes[key] = known or self._vault.contact_hash(identity.aliases[0])
+        return self._hashes[key]
 
-    def _hash(self, sender: wa.Sender) -> str:
-        try:
-            identity = contact_identity(sender.user_id, sender.phone)
-        except InvalidIdentity as error:
-            raise _unidentifiable(error) from None
-        return self._vault.contact_hash(identity)
+    def moved(self, from_hash: str, message: wa.Message) -> None:
+        """A `user_changed_number` notice moves the contact to the new number."""
+        new = message.system.new_number if message.system else None
+        if new is not None:
+            self._vault.change_number(from_hash, _e164(new))
+
+
+def _identity(sender: wa.Sender) -> ContactIdentity:
+    try:
+        bsuid = contact_identity(sender.user_id, None) if sender.user_id else None
+        e164 = normalise_e164(sender.phone) if sender.phone else None
+        if bsuid is None and e164 is None:
+            contact_identity(None, None)  # raises, saying why
+        return ContactIdentity(
+            e164=e164,
+            bsuid=bsuid,
+            parent_user_id=_optional_user_id(sender.parent_user_id),
+            profile_name=_profile_text(sender.name),
+            username=_profile_text(sender.username),
+        )
+    except InvalidIdentity as error:
+        raise _unidentifiable(error) from None
+
+
+def _optional_user_id(raw: str | None) -> str | None:
+    """A malformed parent id is dropped: the contact is known without it."""
+    try:
+        return contact_identity(raw, None) if raw and raw.strip() else None
+    except InvalidIdentity:
+        return None
+
+
+def _profile_text(raw: str | None) -> str | None:
+    text = (raw or "").strip()
+    return text[:PROFILE_TEXT_MAX] or None
 
 
 def _e164(phone: str) -> str:

@@ -16,6 +16,8 @@ from ingress.services import IngressServices
 
 log = structlog.get_logger(__name__)
 
+NO_PHONE = "no phone number is known for this lead; it is reachable by its business-scoped id"
+
 
 def reveal_phone(services: IngressServices, operator: Operator, lead_id: str, reason: str) -> str:
     """The number in clear. The `PhoneRevealed` audit event is durable before the
@@ -29,9 +31,12 @@ def reveal_phone(services: IngressServices, operator: Operator, lead_id: str, re
         opened = next((e.event() for e in events if e.type == LeadOpened.TYPE), None)
         if not isinstance(opened, LeadOpened):
             raise NotFound(f"no lead {lead_id!r}")
-        number = services.vault.reveal(opened.from_hash)
-        if number is None:
+        identity = services.vault.reveal(opened.from_hash)
+        if identity is None:
             raise Gone(f"the phone number of lead {lead_id!r} was forgotten")
+        number = identity.e164
+        if number is None:
+            raise NotFound(NO_PHONE)
         now = services.clock()
         audit = NewEvent.of(
             PhoneRevealed(by=operator.name, reason=reason),

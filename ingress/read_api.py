@@ -13,13 +13,13 @@ from contracts.api import (
     AuditEntry,
     DeadLetterView,
     LeadDetail,
+    LeadView,
     MetricsReport,
     Page,
     SessionDetail,
     SessionSummary,
 )
 from contracts.ports.snapshots import InvalidCursor, SnapshotStore
-from contracts.snapshots.lead import Lead
 from contracts.snapshots.messages import MessageLogEntry
 from contracts.snapshots.system import SystemControl
 from contracts.vocabulary import EntityId, LeadStatus, SessionMode, SessionStatus
@@ -60,6 +60,11 @@ def _answer(services: IngressServices, call: Callable[[SnapshotStore], T]) -> T:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
 
 
+def _names(services: IngressServices) -> reading.Names:
+    """Display names for an authenticated operator's answer (opened from the vault)."""
+    return reading.names_in(services.vault)
+
+
 @router.get("/sessions", responses={**_AUTH, **_BAD_CURSOR})
 def get_sessions(
     operator: CurrentOperator,
@@ -75,7 +80,9 @@ def get_sessions(
     status, or waiting for a human."""
     filters = {"mode": mode, "state": state, "lead_status": lead_status,
                "ready_for_human": ready_for_human}  # fmt: skip
-    return _answer(services, lambda s: reading.list_sessions(s, filters, limit, cursor))
+    return _answer(
+        services, lambda s: reading.list_sessions(s, _names(services), filters, limit, cursor)
+    )
 
 
 @router.get("/sessions/{session_id}", responses={**_AUTH, **_NOT_FOUND})
@@ -84,7 +91,7 @@ def get_session(
 ) -> SessionDetail:
     """The session and its control (mode, assignee, and the version for
     `expected_control_version`)."""
-    return _answer(services, lambda s: reading.session_detail(s, session_id))
+    return _answer(services, lambda s: reading.session_detail(s, _names(services), session_id))
 
 
 @router.get("/sessions/{session_id}/messages", responses={**_AUTH, **_BAD_CURSOR})
@@ -120,9 +127,12 @@ def get_leads(
     status: LeadStatus | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> Page[Lead]:
+) -> Page[LeadView]:
     """Leads, most recently active first; filter by status."""
-    return _answer(services, lambda s: reading.list_leads(s, {"status": status}, limit, cursor))
+    names = _names(services)
+    return _answer(
+        services, lambda s: reading.list_leads(s, names, {"status": status}, limit, cursor)
+    )
 
 
 @router.get("/leads/{lead_id}", responses={**_AUTH, **_NOT_FOUND})
@@ -131,7 +141,7 @@ def get_lead(
 ) -> LeadDetail:
     """The lead and its field audit: applied and rejected values, with their source,
     confidence and evidence."""
-    return _answer(services, lambda s: reading.lead_detail(s, lead_id))
+    return _answer(services, lambda s: reading.lead_detail(s, _names(services), lead_id))
 
 
 @router.get("/system", responses=_AUTH)

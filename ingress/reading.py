@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
+import structlog
 from pydantic import BaseModel
 
 from contracts.api import (
     AuditEntry,
     DeadLetterView,
     LeadDetail,
+    LeadView,
     MetricsReport,
     Page,
     SessionDetail,
@@ -19,7 +21,7 @@ from contracts.api import (
 )
 from contracts.ports.snapshots import Page as SnapshotPage
 from contracts.ports.snapshots import SnapshotStore, Where
-from contracts.snapshots.lead import Lead
+from contracts.ports.vault import SealBroken, Vault
 from contracts.snapshots.messages import MessageLogEntry
 from contracts.snapshots.session import SessionControl
 from contracts.snapshots.system import SystemControl
@@ -29,6 +31,32 @@ from ingress.errors import NotFound
 from ingress.services import IngressServices
 
 M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger(__name__)
+
+Names = Callable[[str], str | None]
+"""A contact's display name by `from_hash`."""
+
+
+def names_in(vault: Vault) -> Names:
+    """Display names opened from the vault. A forgotten contact has none; an entry that
+    does not open costs its name, not the answer."""
+
+    def name(from_hash: str) -> str | None:
+        try:
+            identity = vault.reveal(from_hash)
+        except SealBroken as error:
+            log.warning("display_name_unreadable", from_hash=from_hash, error=str(error))
+            return None
+        return identity.display_name if identity else None
+
+    return name
+
+
+def _named(item: M, names: Names) -> M:
+    from_hash = getattr(item, "from_hash", None)
+    name = names(from_hash) if isinstance(from_hash, str) else None
+    return item.model_copy(update={"display_name": name}) if name else item
+
 
 AUDIT_LIMIT = 500
 """Lead events shown with a lead; a longer history pages through `lead_events`."""
@@ -47,24 +75,28 @@ def _items(model: type[M], page: SnapshotPage, complete: str) -> list[M]:
 
 
 def list_sessions(
-    snapshots: SnapshotStore, filters: dict[str, Any], limit: int, cursor: str | None
+    snapshots: SnapshotStore,
+    names: Names,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
 ) -> Page[SessionSummary]:
     where = [Where(field, "==", value) for field, value in filters.items() if value is not None]
     page = snapshots.query(
         "sessions", where, order_by="updated_at", descending=True, limit=limit, cursor=cursor
     )
-    return Page[SessionSummary](
-        items=_items(SessionSummary, page, "state"), next_cursor=page.cursor
-    )
+    items = [_named(item, names) for item in _items(SessionSummary, page, "state")]
+    return Page[SessionSummary](items=items, next_cursor=page.cursor)
 
 
-def session_detail(snapshots: SnapshotStore, session_id: str) -> SessionDetail:
+def session_detail(snapshots: SnapshotStore, names: Names, session_id: str) -> SessionDetail:
     session = snapshots.get("sessions", session_id)
     control = snapshots.get("session_controls", session_id)
     if session is None or control is None or session.get("state") is None:
         raise NotFound(f"no session {session_id!r}")
     return SessionDetail(
-        session=as_model(SessionSummary, session), control=as_model(SessionControl, control)
+        session=_named(as_model(SessionSummary, session), names),
+        control=as_model(SessionControl, control),
     )
 
 
@@ -86,23 +118,28 @@ def session_audit(
 
 
 def list_leads(
-    snapshots: SnapshotStore, filters: dict[str, Any], limit: int, cursor: str | None
-) -> Page[Lead]:
+    snapshots: SnapshotStore,
+    names: Names,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+) -> Page[LeadView]:
     where = [Where(field, "==", value) for field, value in filters.items() if value is not None]
     page = snapshots.query(
         "leads", where, order_by="last_activity_at", descending=True, limit=limit, cursor=cursor
     )
-    return Page[Lead](items=_items(Lead, page, "status"), next_cursor=page.cursor)
+    items = [_named(item, names) for item in _items(LeadView, page, "status")]
+    return Page[LeadView](items=items, next_cursor=page.cursor)
 
 
-def lead_detail(snapshots: SnapshotStore, lead_id: str) -> LeadDetail:
+def lead_detail(snapshots: SnapshotStore, names: Names, lead_id: str) -> LeadDetail:
     lead = snapshots.get("leads", lead_id)
     if lead is None:
         raise NotFound(f"no lead {lead_id!r}")
     where = [Where("lead_id", "==", lead_id)]
     events = snapshots.query("lead_events", where, order_by="version", limit=AUDIT_LIMIT)
     audit = [as_model(AuditEntry, doc) for doc in events.documents]
-    return LeadDetail(lead=as_model(Lead, lead), audit=audit)
+    return LeadDetail(lead=_named(as_model(LeadView, lead), names), audit=audit)
 
 
 def system_control(snapshots: SnapshotStore) -> SystemControl:

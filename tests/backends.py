@@ -102,3 +102,9 @@ class Backend:
         if fields.get("retry_backoff_s") is not None:
             fields["retry_backoff_s"] = tuple(fields["retry_backoff_s"])
         return cls(**fields)
+
+
+def number_in(vault: Vault, from_hash: str) -> str | None:
+    """The phone number the vault holds for a contact, if any."""
+    identity = vault.reveal(from_hash)
+    return identity.e164 if identity else None

@@ -32,10 +32,7 @@ log = structlog.get_logger(__name__)
 
 IN_PROGRESS_POLL_S = 0.2
 
-NO_NUMBER = (
-    "the vault holds no phone number for this contact (forgotten, or known only by a "
-    "business-scoped user id)"
-)
+NO_ADDRESS = "the vault holds no identity for this contact: it was forgotten (FORGET_CONTACT)"
 
 
 class OutboundSender:
@@ -59,18 +56,20 @@ class OutboundSender:
             if step.emits:
                 bound.info("outbound_settled_before_send", outcome=step.emits[0].event.TYPE)
             return
-        phone = services.vault.reveal(claimed.to_hash)
-        if phone is None:
-            refused = Refused(reason=NO_NUMBER)
+        identity = services.vault.reveal(claimed.to_hash)
+        if identity is None:
+            refused = Refused(reason=NO_ADDRESS)
             committed = services.store.transact(
                 lambda tx: self._settle(tx, session_id, outbound_id, refused, cause)
             )
             publish(services.bus, committed.appended)
-            bound.warning("outbound_without_number")
+            bound.warning("outbound_without_address")
             return
         if line == UNKNOWN_LINE and services.default_line:
             line = services.default_line
-        outcome = services.channel.send_text(line, Recipient(phone=phone), claimed.text)
+        # The number when there is one (WhatsApp prefers `to`), else the BSUID.
+        to = Recipient(phone=identity.e164, user_id=None if identity.e164 else identity.bsuid)
+        outcome = services.channel.send_text(line, to, claimed.text)
         settled = services.store.transact(
             lambda tx: self._settle(tx, session_id, outbound_id, outcome, cause)
         )

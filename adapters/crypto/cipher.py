@@ -1,20 +1,35 @@
 """The cryptography every vault adapter shares, so that back ends differ only in storage.
 
-A contact's number is encrypted with the contact's hash as associated data: a
+A contact's identity is encrypted with the contact's hash as associated data: a
 ciphertext copied onto another contact's entry does not decrypt.
+
+An entry holds the identity as JSON. An entry written before identities were sealed
+whole holds only the E.164 number (it starts with `+`, JSON with `{`); it still opens,
+and is rewritten as JSON the next time the contact writes.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from adapters.crypto import sealing
 from adapters.crypto.hashing import check_hash_key, contact_hash, message_ref
 from adapters.crypto.keyring import Ciphertext, Keyring
+from contracts.ports.vault import ContactIdentity, SealBroken
 
 _LABEL = b"switchboard/contact:"
 _FROM_HASH = re.compile(r"[0-9a-f]{64}")
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_LEGACY = b"+"
+
+
+@dataclass(frozen=True)
+class Opened:
+    identity: ContactIdentity
+    legacy: bool
+    """Written before aliases existed: only the number, and no alias names the entry."""
 
 
 class VaultCipher:
@@ -28,15 +43,25 @@ class VaultCipher:
     def message_ref(self, wa_message_id: str) -> str:
         return message_ref(self._hash_key, wa_message_id)
 
-    def encrypt_number(self, from_hash: str, e164: str) -> Ciphertext:
-        if not _E164.fullmatch(e164):
-            raise ValueError("the vault keeps normalised E.164 numbers (+ and 7-15 digits)")
-        return self.keyring.encrypt(e164.encode("ascii"), _LABEL + from_hash.encode("ascii"))
+    def encrypt_identity(self, from_hash: str, identity: ContactIdentity) -> Ciphertext:
+        plaintext = identity.model_dump_json(exclude_none=True).encode("utf-8")
+        return self.keyring.encrypt(plaintext, _associated(from_hash))
 
-    def decrypt_number(self, from_hash: str, ciphertext: Ciphertext) -> str:
+    def decrypt_identity(self, from_hash: str, ciphertext: Ciphertext) -> Opened:
         """Raises `SealBroken` when the entry does not open (see `Keyring.decrypt`)."""
-        associated_data = _LABEL + from_hash.encode("ascii")
-        return self.keyring.decrypt(ciphertext, associated_data).decode("ascii")
+        plaintext = self.keyring.decrypt(ciphertext, _associated(from_hash))
+        try:
+            if plaintext.startswith(_LEGACY):
+                return Opened(ContactIdentity(e164=plaintext.decode("ascii")), legacy=True)
+            return Opened(ContactIdentity.model_validate_json(plaintext), legacy=False)
+        except (ValidationError, UnicodeDecodeError):
+            raise SealBroken("the entry opens but holds no contact identity") from None
+
+    def reencrypt(self, from_hash: str, ciphertext: Ciphertext) -> Ciphertext:
+        """The same plaintext under the newest key; raises `SealBroken`."""
+        associated_data = _associated(from_hash)
+        plaintext = self.keyring.decrypt(ciphertext, associated_data)
+        return self.keyring.encrypt(plaintext, associated_data)
 
     def is_current(self, ciphertext: Ciphertext) -> bool:
         """Under the key that encrypts now: rotation leaves it alone."""
@@ -47,6 +72,10 @@ class VaultCipher:
 
     def unseal(self, sealed: bytes) -> bytes:
         return sealing.unseal(self.keyring, sealed)
+
+
+def _associated(from_hash: str) -> bytes:
+    return _LABEL + from_hash.encode("ascii")
 
 
 def check_from_hash(from_hash: str) -> str:

@@ -2,7 +2,7 @@
 
 An entry is rewritten only if it still holds the ciphertext that was read: a
 `remember` or `forget` that lands between the read and the write wins, and the
-rotation looks again instead of putting back an older number.
+rotation looks again instead of putting back an older identity.
 """
 
 from __future__ import annotations
@@ -44,13 +44,13 @@ def rotate_entry(
         if seen is None or cipher.is_current(seen):
             return Outcome.ALREADY_CURRENT
         try:
-            number = cipher.decrypt_number(from_hash, seen)
+            fresh = cipher.reencrypt(from_hash, seen)
         except SealBroken as error:
             log.warning(
                 "vault entry unreadable, left as it is", from_hash=from_hash, error=str(error)
             )
             return Outcome.UNREADABLE
-        if replace(seen, cipher.encrypt_number(from_hash, number)):
+        if replace(seen, fresh):
             return Outcome.REENCRYPTED
         seen = read()
     raise RotationContended(

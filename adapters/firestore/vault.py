@@ -1,4 +1,5 @@
-"""The `Vault` on Firestore: `{prefix}contacts/{from_hash}` holds one encrypted number.
+"""The `Vault` on Firestore: `{prefix}contacts/{from_hash}` holds one sealed identity,
+`{prefix}contact_aliases/{alias_hash}` the contact a number's or BSUID's hash names.
 
 Forgetting deletes the document. Firestore keeps no readable copy of a deleted
 document, except in backups and point-in-time recovery, which expire on their own
@@ -7,6 +8,7 @@ schedule (see docs/privacy.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -20,10 +22,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.document import DocumentReference
 
 from adapters.crypto.cipher import VaultCipher, check_from_hash
+from adapters.crypto.contacts import Change, ContactBook
 from adapters.crypto.keyring import Ciphertext, Keyring
 from adapters.crypto.rotation import Tally, rotate_entry
 from adapters.firestore.transient import retrying
-from contracts.ports.vault import Progress, RotationReport, SealBroken
+from contracts.ports.vault import ContactIdentity, Progress, RotationReport
 
 _PAGE = 300
 
@@ -43,6 +46,7 @@ class FirestoreVault:
         self._cipher = VaultCipher(hash_key, keyring)
         self._client = client
         self._contacts = client.collection(f"{collection_prefix}contacts")
+        self._aliases = client.collection(f"{collection_prefix}contact_aliases")
 
     def contact_hash(self, identity: str) -> str:
         return self._cipher.contact_hash(identity)
@@ -50,26 +54,36 @@ class FirestoreVault:
     def message_ref(self, wa_message_id: str) -> str:
         return self._cipher.message_ref(wa_message_id)
 
-    def remember(self, from_hash: str, e164: str) -> None:
-        """Writes only when the entry is missing, stale or different."""
-        ref = self._contacts.document(check_from_hash(from_hash))
-        stored = _read(ref)
-        if stored is not None and self._cipher.is_current(stored):
-            try:
-                if self._cipher.decrypt_number(from_hash, stored) == e164:
-                    return
-            except SealBroken:
-                pass  # a broken entry is repaired by writing it afresh
-        fields = _fields(self._cipher.encrypt_number(from_hash, e164))
-        retrying(partial(ref.set, fields))
+    def remember(self, seen: ContactIdentity) -> str:
+        """Writes only when something changed."""
+        change = self._book(None).remember(seen)
+        if change.nothing:
+            return change.from_hash
+        again = self._transact(lambda book: book.remember(seen))
+        assert again is not None
+        return again.from_hash
 
-    def reveal(self, from_hash: str) -> str | None:
+    def contact_of(self, seen: ContactIdentity) -> str | None:
+        return self._book(None).find(seen)
+
+    def change_number(self, from_hash: str, e164: str) -> bool:
+        check_from_hash(from_hash)
+        return self._transact(lambda book: book.change_number(from_hash, e164)) is not None
+
+    def reveal(self, from_hash: str) -> ContactIdentity | None:
         ref = self._contacts.document(check_from_hash(from_hash))
         stored = _read(ref)
-        return None if stored is None else self._cipher.decrypt_number(from_hash, stored)
+        if stored is None:
+            return None
+        return self._cipher.decrypt_identity(from_hash, stored).identity
 
     def forget(self, from_hash: str) -> bool:
+        """Aliases first: a forget cut short leaves the entry, and running it again
+        finishes it."""
         ref = self._contacts.document(check_from_hash(from_hash))
+        naming = self._aliases.where(filter=FieldFilter("from_hash", "==", from_hash))
+        for alias in retrying(lambda: list(naming.stream())):
+            retrying(alias.reference.delete)
         try:
             retrying(partial(ref.delete, option=self._client.write_option(exists=True)))
         except NotFound:
@@ -104,6 +118,48 @@ class FirestoreVault:
         close = getattr(self._client, "close", None)
         if callable(close):
             close()
+
+    def _book(self, transaction: firestore.Transaction | None) -> ContactBook:
+        def alias(alias_hash: str) -> str | None:
+            snapshot = retrying(
+                partial(self._aliases.document(alias_hash).get, transaction=transaction)
+            )
+            data = snapshot.to_dict() if snapshot.exists else None
+            return None if data is None else str(data["from_hash"])
+
+        def entry(from_hash: str) -> Ciphertext | None:
+            ref = self._contacts.document(from_hash)
+            return _ciphertext(retrying(partial(ref.get, transaction=transaction)))
+
+        return ContactBook(self._cipher, alias, entry)
+
+    def _transact(self, decide: Callable[[ContactBook], Change | None]) -> Change | None:
+        """`decide` over a transaction's reads, its change written in the same one."""
+
+        @firestore.transactional
+        def run(transaction: firestore.Transaction) -> Change | None:
+            book = self._book(transaction)
+            change = decide(book)
+            if change is not None:
+                # every read before the first write, as Firestore transactions require
+                mine = [h for h in change.drop if book.named(h) == change.from_hash]
+                self._apply(transaction, change, mine)
+            return change
+
+        changed: Change | None = retrying(lambda: run(self._client.transaction()))
+        return changed
+
+    def _apply(self, transaction: firestore.Transaction, change: Change, drop: list[str]) -> None:
+        if change.entry is not None:
+            transaction.set(self._contacts.document(change.from_hash), _fields(change.entry))
+        for alias_hash in drop:
+            if alias_hash not in change.point:
+                transaction.delete(self._aliases.document(alias_hash))
+        for alias_hash in change.point:
+            transaction.set(
+                self._aliases.document(alias_hash),
+                {"from_hash": change.from_hash, "updated_at": datetime.now(UTC)},
+            )
 
     def _page(self, after: DocumentReference | None) -> list[DocumentSnapshot[Any]]:
         query = self._contacts.order_by("__name__").limit(_PAGE)

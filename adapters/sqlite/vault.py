@@ -1,8 +1,9 @@
-"""The embedded `Vault`: a `contacts` table in the back end's SQLite file.
+"""The embedded `Vault`: `contacts` (one sealed identity per contact) and
+`contact_aliases` (hash of a number or BSUID → the contact) in the back end's SQLite file.
 
 Forgetting must leave nothing behind in the file. A plain DELETE only marks the row's
 bytes free; they stay in the page, and in the write-ahead log, until overwritten. So
-every write that drops or replaces a ciphertext (forget, rotate, a changed number) goes
+every write that drops or replaces a ciphertext (forget, rotate, a changed identity) goes
 through this vault's own connection, which runs with `secure_delete` (freed bytes are
 zeroed), and a forget ends with a TRUNCATE checkpoint: the zeroed page replaces the old
 one in the database file and the log that still held the old one is emptied.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -23,11 +25,12 @@ from pathlib import Path
 import structlog
 
 from adapters.crypto.cipher import VaultCipher, check_from_hash
+from adapters.crypto.contacts import Change, ContactBook
 from adapters.crypto.keyring import Ciphertext, Keyring
 from adapters.crypto.rotation import Tally, rotate_entry
 from adapters.sqlite.connection import connect
 from adapters.sqlite.database import Readers, open_writer
-from contracts.ports.vault import Progress, RotationReport, SealBroken
+from contracts.ports.vault import ContactIdentity, Progress, RotationReport
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +42,12 @@ CREATE TABLE IF NOT EXISTS contacts (
     ciphertext BLOB NOT NULL,
     updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS contact_aliases (
+    alias_hash TEXT PRIMARY KEY,
+    from_hash  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS contact_aliases_by_contact ON contact_aliases (from_hash);
 """
 
 _PAGE = 500
@@ -60,41 +69,69 @@ class SqliteVault:
     def message_ref(self, wa_message_id: str) -> str:
         return self._cipher.message_ref(wa_message_id)
 
-    def remember(self, from_hash: str, e164: str) -> None:
-        """Writes only when the entry is missing, stale or different: an inbound
-        message from a known contact costs a read, not an fsync."""
-        stored = self._read(check_from_hash(from_hash))
-        if stored is not None and self._cipher.is_current(stored):
-            try:
-                if self._cipher.decrypt_number(from_hash, stored) == e164:
-                    return
-            except SealBroken:
-                pass  # a broken entry is repaired by writing it afresh
-        sealed = self._cipher.encrypt_number(from_hash, e164)
-        row = (from_hash, sealed.key_id, sealed.nonce, sealed.data, _now())
-        if stored is None and self._writer.run(partial(_insert_new, row)):
-            return
-        with self._lock:  # replaces a ciphertext: through the connection that zeroes it
-            self._connection.execute(
-                "INSERT INTO contacts (from_hash, key_id, nonce, ciphertext, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (from_hash) DO UPDATE SET "
-                "key_id = excluded.key_id, nonce = excluded.nonce, "
-                "ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-                row,
-            )
+    def remember(self, seen: ContactIdentity) -> str:
+        """Writes only when something changed: an inbound message from a known contact
+        costs reads, not an fsync."""
+        with self._readers.connection() as reader:
+            change = _book(self._cipher, reader).remember(seen)
+        if change.nothing:
+            return change.from_hash
+        if not change.existed and not change.drop:
+            written = self._writer.run(partial(_remember_new, self._cipher, seen))
+            if written is not None:
+                return written
+        with self._lock:  # may replace a ciphertext: through the connection that zeroes it
+            again = self._in_transaction(lambda book: book.remember(seen))
+        assert again is not None
+        return again.from_hash
 
-    def reveal(self, from_hash: str) -> str | None:
+    def contact_of(self, seen: ContactIdentity) -> str | None:
+        with self._readers.connection() as reader:
+            return _book(self._cipher, reader).find(seen)
+
+    def change_number(self, from_hash: str, e164: str) -> bool:
+        check_from_hash(from_hash)
+        with self._lock:
+            change = self._in_transaction(lambda book: book.change_number(from_hash, e164))
+        return change is not None
+
+    def reveal(self, from_hash: str) -> ContactIdentity | None:
         stored = self._read(check_from_hash(from_hash))
-        return None if stored is None else self._cipher.decrypt_number(from_hash, stored)
+        if stored is None:
+            return None
+        return self._cipher.decrypt_identity(from_hash, stored).identity
 
     def forget(self, from_hash: str) -> bool:
+        check_from_hash(from_hash)
         with self._lock:
-            deleted = self._connection.execute(
-                "DELETE FROM contacts WHERE from_hash = ?", (check_from_hash(from_hash),)
-            ).rowcount
-            if deleted:
-                self._checkpoint()
+            connection = self._connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("DELETE FROM contact_aliases WHERE from_hash = ?", (from_hash,))
+                deleted = connection.execute(
+                    "DELETE FROM contacts WHERE from_hash = ?", (from_hash,)
+                ).rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            self._checkpoint()
         return bool(deleted)
+
+    def _in_transaction(self, decide: Callable[[ContactBook], Change | None]) -> Change | None:
+        """`decide` over this connection's view, applied in the same transaction.
+        The caller holds the lock."""
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            change = decide(_book(self._cipher, connection))
+            if change is not None:
+                _apply(change, connection)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return change
 
     def rotate(self, progress: Progress | None = None) -> RotationReport:
         with self._lock:
@@ -172,15 +209,55 @@ class SqliteVault:
             log.warning("vault forget: checkpoint busy; the log is emptied on a later one")
 
 
-def _insert_new(row: tuple[str, str, bytes, bytes, str], connection: sqlite3.Connection) -> bool:
-    """Insert an entry that does not exist; False when one appeared meanwhile."""
-    return bool(
+def _book(cipher: VaultCipher, connection: sqlite3.Connection) -> ContactBook:
+    def alias(alias_hash: str) -> str | None:
+        row = connection.execute(
+            "SELECT from_hash FROM contact_aliases WHERE alias_hash = ?", (alias_hash,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def entry(from_hash: str) -> Ciphertext | None:
+        row = connection.execute(
+            "SELECT key_id, nonce, ciphertext FROM contacts WHERE from_hash = ?", (from_hash,)
+        ).fetchone()
+        return None if row is None else Ciphertext(row[0], bytes(row[1]), bytes(row[2]))
+
+    return ContactBook(cipher, alias, entry)
+
+
+def _remember_new(
+    cipher: VaultCipher, seen: ContactIdentity, connection: sqlite3.Connection
+) -> str | None:
+    """In the shared writer's transaction: a contact that replaces nothing is written;
+    None when the vault now holds something it would replace."""
+    change = _book(cipher, connection).remember(seen)
+    if change.existed or change.drop:
+        return None
+    _apply(change, connection)
+    return change.from_hash
+
+
+def _apply(change: Change, connection: sqlite3.Connection) -> None:
+    if change.entry is not None:
+        sealed = change.entry
         connection.execute(
             "INSERT INTO contacts (from_hash, key_id, nonce, ciphertext, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (from_hash) DO NOTHING",
-            row,
-        ).rowcount
-    )
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (from_hash) DO UPDATE SET "
+            "key_id = excluded.key_id, nonce = excluded.nonce, "
+            "ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+            (change.from_hash, sealed.key_id, sealed.nonce, sealed.data, _now()),
+        )
+    for alias_hash in change.drop:
+        connection.execute(
+            "DELETE FROM contact_aliases WHERE alias_hash = ? AND from_hash = ?",
+            (alias_hash, change.from_hash),
+        )
+    for alias_hash in change.point:
+        connection.execute(
+            "INSERT INTO contact_aliases (alias_hash, from_hash) VALUES (?, ?) "
+            "ON CONFLICT (alias_hash) DO UPDATE SET from_hash = excluded.from_hash",
+            (alias_hash, change.from_hash),
+        )
 
 
 def _now() -> str:

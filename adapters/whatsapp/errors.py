@@ -22,6 +22,10 @@ TRANSIENT_SERVER_CODES = frozenset({1, 2})
 not process the request, so another attempt cannot duplicate the message."""
 
 
+BSUID_UNSUPPORTED_CODE = 131062
+"""This kind of message cannot be sent to a business-scoped user id (`recipient`)."""
+
+
 @dataclass(frozen=True)
 class Transient:
     """A refusal that may pass: retried, and reported as `Refused` if it does not."""
@@ -50,6 +54,12 @@ def interpret(status: int, body: Any) -> SendOutcome | Transient:
         return Refused(
             error_code=error.code,
             reason=f"the 24-hour customer window is closed: {error.message}",
+        )
+    if error.code == BSUID_UNSUPPORTED_CODE:
+        return Refused(
+            error_code=error.code,
+            reason="WhatsApp does not deliver this kind of message to a customer known only "
+            f"by their business-scoped user id (no phone number is known): {error.message}",
         )
     if 400 <= status < 500:
         return Refused(error_code=error.code, reason=error.message)

@@ -1,9 +1,15 @@
-"""The `Vault` port: where a contact's phone number lives, and nowhere else.
+"""The `Vault` port: where a contact's identity lives, and nowhere else.
 
-Everything outside the vault knows a contact only by `from_hash`, an HMAC-SHA256 of the
-normalised identity under the project's `PII_HASH_KEY`. The vault keeps the E.164
-number encrypted with AES-GCM under a key id, so keys rotate; forgetting a contact
-erases its entry, and with it the only way back to the number (crypto-shredding).
+Everything outside the vault knows a contact only by `from_hash`, a 64-hex key. The
+vault keeps the contact's whole identity (number, business-scoped user id, profile name,
+username) sealed with AES-GCM under a key id, so keys rotate; forgetting a contact
+erases its entry, and with it the only way back to who they are (crypto-shredding).
+
+One person, one `from_hash`, whatever WhatsApp reports: each alias (the E.164 number,
+the BSUID) is hashed (HMAC-SHA256 under `PII_HASH_KEY`) and mapped to the contact it
+names. A new contact's `from_hash` is the hash of its first alias (the BSUID when sent,
+else the number), which is how every contact was keyed before aliases existed, so
+existing `from_hash`es stay as they are.
 
 Every adapter passes `tests/contract/test_vault.py` unchanged.
 """
@@ -12,7 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Protocol, Self
+
+from pydantic import StringConstraints, model_validator
+
+from contracts.frozen import Frozen
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) while a long operation runs."""
@@ -36,6 +46,45 @@ class RotationReport:
     unreadable: int = 0
 
 
+E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+UserId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,160}$")]
+"""A business-scoped user id as Meta writes it, e.g. `BR.1502576394655843`."""
+ProfileText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class ContactIdentity(Frozen):
+    """Who a contact is, as far as WhatsApp told us. Personal data: it exists in clear
+    only in memory, between the webhook and the vault or the vault and its reader."""
+
+    e164: E164 | None = None
+    """The normalised phone number; absent for a user with a username Meta withholds
+    it from."""
+    bsuid: UserId | None = None
+    """Meta's business-scoped user id (`user_id`), an address of its own."""
+    parent_user_id: UserId | None = None
+    """The parent BSUID Meta sends for linked business portfolios."""
+    profile_name: ProfileText | None = None
+    """The name the customer gave in their WhatsApp profile."""
+    username: ProfileText | None = None
+
+    @model_validator(mode="after")
+    def _has_an_alias(self) -> Self:
+        if self.e164 is None and self.bsuid is None:
+            raise ValueError("a contact identity needs a phone number or a business-scoped id")
+        return self
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """What names the contact, in the order that keys a new one: the BSUID first,
+        then the number (as `domain.identity.contact_identity`)."""
+        return tuple(alias for alias in (self.bsuid, self.e164) if alias is not None)
+
+    @property
+    def display_name(self) -> str | None:
+        """How an operator greets them: the profile name, else the username."""
+        return self.profile_name or self.username
+
+
 class Vault(Protocol):
     def contact_hash(self, identity: str) -> str:
         """64 hex characters: the HMAC of a normalised identity (an E.164 number such
@@ -48,17 +97,33 @@ class Vault(Protocol):
         redelivery finds its message; one-way, because an id holds a phone number."""
         ...
 
-    def remember(self, from_hash: str, e164: str) -> None:
-        """Keep the contact's number, encrypted under the newest key. Idempotent; a
-        forgotten contact that writes again is remembered again."""
+    def remember(self, seen: ContactIdentity) -> str:
+        """The `from_hash` of the contact `seen` is: the one its BSUID names, else the
+        one its number names, else a new one. Merges `seen` into the sealed entry (what
+        was seen replaces what was kept; what was not seen is kept) and points every
+        alias of the result at the contact; an alias it replaced (an older number or
+        BSUID) stops naming it. Writes nothing when nothing changed. A forgotten
+        contact that writes again is remembered again."""
         ...
 
-    def reveal(self, from_hash: str) -> str | None:
-        """The number in clear, or None when unknown or forgotten. Callers audit it."""
+    def contact_of(self, seen: ContactIdentity) -> str | None:
+        """The `from_hash` `remember(seen)` would find, without writing; None for a
+        contact the vault does not know."""
+        ...
+
+    def change_number(self, from_hash: str, e164: str) -> bool:
+        """The contact changed their number (WhatsApp's `user_changed_number`): the new
+        number replaces the old one in the entry and names the contact from now on; the
+        old one no longer does. False when the vault does not know the contact."""
+        ...
+
+    def reveal(self, from_hash: str) -> ContactIdentity | None:
+        """The identity in clear, or None when unknown or forgotten. Callers audit it."""
         ...
 
     def forget(self, from_hash: str) -> bool:
-        """Erase the entry so the number cannot be recovered; True if there was one."""
+        """Erase the entry and every alias naming it, so nothing of the identity can be
+        recovered; True if there was an entry."""
         ...
 
     def rotate(self, progress: Progress | None = None) -> RotationReport:

@@ -16,7 +16,8 @@ from app.bootstrap import open_vault
 from app.cli import app
 from app.dev_secrets import MissingSecret
 from app.settings import Settings
-from tests.backends import VAULT_HASH_KEY, VAULT_KEYS
+from contracts.ports.vault import ContactIdentity
+from tests.backends import VAULT_HASH_KEY, VAULT_KEYS, number_in
 
 runner = CliRunner()
 NEWEST_KEY, OLDER_KEY = VAULT_KEYS.split(",")
@@ -73,9 +74,7 @@ def test_rotate_reencrypts_under_the_newest_key_and_reports(
 ) -> None:
     older = vault(data_dir, OLDER_KEY)
     numbers = ["+5511999990001", "+5521988887777", "+14155552671"]
-    hashes = [older.contact_hash(number) for number in numbers]
-    for from_hash, number in zip(hashes, numbers, strict=True):
-        older.remember(from_hash, number)
+    hashes = [older.remember(ContactIdentity(e164=number)) for number in numbers]
     older.close()
     monkeypatch.setenv("PII_HASH_KEY", HASH_KEY_SETTING)
     monkeypatch.setenv("PII_ENCRYPTION_KEYS", VAULT_KEYS)
@@ -85,7 +84,7 @@ def test_rotate_reencrypts_under_the_newest_key_and_reports(
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "3 entries: 3 re-encrypted, 0 already under 'k2', 0 unreadable"
     newest_only = vault(data_dir, NEWEST_KEY)
-    assert [newest_only.reveal(from_hash) for from_hash in hashes] == numbers
+    assert [number_in(newest_only, from_hash) for from_hash in hashes] == numbers
     again = runner.invoke(app, ["keys", "rotate"])
     assert again.stdout.strip() == "3 entries: 0 re-encrypted, 3 already under 'k2', 0 unreadable"
 
@@ -94,7 +93,7 @@ def test_rotate_exits_1_when_entries_cannot_be_read(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     older = vault(data_dir, OLDER_KEY)
-    older.remember(older.contact_hash("+5511999990001"), "+5511999990001")
+    older.remember(ContactIdentity(e164="+5511999990001"))
     older.close()
     monkeypatch.setenv("PII_HASH_KEY", HASH_KEY_SETTING)
     monkeypatch.setenv("PII_ENCRYPTION_KEYS", NEWEST_KEY)
@@ -124,12 +123,12 @@ def test_rotate_refuses_a_malformed_setting(
 def test_the_embedded_back_end_makes_development_keys_once(data_dir: Path) -> None:
     first = open_vault(Settings())
     from_hash = first.contact_hash("+5511999990001")
-    first.remember(from_hash, "+5511999990001")
+    first.remember(ContactIdentity(e164="+5511999990001"))
 
     second = open_vault(Settings())
 
     assert second.contact_hash("+5511999990001") == from_hash
-    assert second.reveal(from_hash) == "+5511999990001"
+    assert number_in(second, from_hash) == "+5511999990001"
     secrets_files = [path for path in data_dir.iterdir() if path.suffix == ".json"]
     assert secrets_files
     assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in secrets_files)

@@ -13,6 +13,7 @@ import pytest
 from contracts.envelope import Actor, EventEnvelope, NewEvent
 from contracts.events.lead import LeadOpened
 from contracts.operators import Role
+from contracts.ports.vault import ContactIdentity
 from contracts.streams import command_stream, lead_stream
 from ingress.app import create_app
 from ingress.services import COMMANDS_TOPIC, IngressServices
@@ -141,10 +142,8 @@ def test_an_unknown_command_is_404(api: Api) -> None:
     assert api.get("/api/commands/nope", api.operator).status_code == 404
 
 
-def open_lead(api: Api, lead_id: str) -> str:
-    vault = api.services.vault
-    from_hash = vault.contact_hash(PHONE)
-    vault.remember(from_hash, PHONE)
+def open_lead(api: Api, lead_id: str, seen: ContactIdentity | None = None) -> str:
+    from_hash = api.services.vault.remember(seen or ContactIdentity(e164=PHONE))
     opened = NewEvent.of(
         LeadOpened(from_hash=from_hash, session_id="s-1"), event_id=f"{lead_id}-opened",
         occurred_at=datetime.now(UTC), actor=Actor.SYSTEM, correlation_id="c",
@@ -177,3 +176,14 @@ def test_a_forgotten_number_is_gone_and_an_unknown_lead_is_404(api: Api) -> None
 
     assert api.post("/api/leads/lead-2/reveal-phone", reveal, api.admin).status_code == 410
     assert api.post("/api/leads/nobody/reveal-phone", reveal, api.admin).status_code == 404
+
+
+def test_a_lead_known_only_by_its_bsuid_has_no_number_to_reveal(api: Api) -> None:
+    open_lead(api, "lead-3", ContactIdentity(bsuid="BR.1502576394655843"))
+
+    answer = api.post("/api/leads/lead-3/reveal-phone", {"reason": "call"}, api.admin)
+
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == (
+        "no phone number is known for this lead; it is reachable by its business-scoped id"
+    )

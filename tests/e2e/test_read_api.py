@@ -787,3 +787,18 @@ def test_an_unreadable_signed_webhook_body_is_listed_as_a_dead_letter(held: Held
     assert digest.startswith(letter_id)
     assert letter["source"] == "webhook"
     assert letter["reason"]
+
+
+def test_operators_see_the_customer_s_profile_name(held: Held) -> None:
+    """Sealed in the vault, opened for the answer: every sample customer is Ana Lima."""
+    lead_id = held.lead_of(held.qualifying)
+
+    sessions = held.world.read("/api/sessions")["items"]
+    session = held.world.read(f"/api/sessions/{held.qualifying}")["session"]
+    leads = held.world.read("/api/leads")["items"]
+    lead = held.world.read(f"/api/leads/{lead_id}")["lead"]
+
+    assert {item["display_name"] for item in sessions} == {"Ana Lima"}
+    assert session["display_name"] == "Ana Lima"
+    assert {item["display_name"] for item in leads} == {"Ana Lima"}
+    assert lead["display_name"] == "Ana Lima"

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -32,9 +33,10 @@ from contracts.envelope import Actor, EventEnvelope
 from contracts.operators import Role
 from contracts.ports.bus import Bus
 from contracts.ports.responder import Conversation, Draft, Responder
+from contracts.ports.vault import ContactIdentity
 from contracts.snapshots.command import Command
 from contracts.streams import SYSTEM_STREAM, command_stream, contact_stream, lead_stream
-from contracts.topics import COMMANDS_TOPIC, EVENTS_TOPIC
+from contracts.topics import COMMANDS_TOPIC, EVENTS_TOPIC, INBOUND_TOPIC
 from contracts.vocabulary import (
     GlobalMode,
     HandoffReason,
@@ -44,8 +46,10 @@ from contracts.vocabulary import (
     SessionOutcome,
 )
 from domain.ids import lead_id_for
+from domain.lead import fold_lead
+from ingress import samples
 from ingress.errors import Forbidden
-from tests.backends import Backend
+from tests.backends import Backend, number_in
 from tests.fake_graph import FakeGraph, fake_graph
 from tests.pipeline import PHONE, Pipeline, eventually, pipeline_on, running
 
@@ -521,6 +525,63 @@ def test_a_note_is_recorded_and_never_sent(pipeline: Pipeline, graph: FakeGraph)
     assert pipeline.count(session_id, "OutboundClaimed") == 1
 
 
+# --- a customer known by their business-scoped user id ----------------------------------
+
+BSUID = "BR.1502576394655843"
+
+
+def say_as(pipeline: Pipeline, text: str, user_id: str | None, phone: str | None) -> None:
+    """A text from a customer as Meta names them: by BSUID, number, or both."""
+    item = samples.message(
+        "text", phone=phone, text=text, user_id=user_id, timestamp=_now(pipeline)
+    )
+    contact = samples.contact(phone, user_id)
+    body = samples.body(samples.change(messages=[item], contacts=[contact]))
+    pipeline.bus.publish(INBOUND_TOPIC, pipeline.webhook_envelopes(body))
+
+
+def _sent_at_least(graph: FakeGraph, count: int) -> bool | None:
+    return len(graph.requests) >= count or None
+
+
+def bsuid_lead_id(pipeline: Pipeline) -> str:
+    return lead_id_for(pipeline.vault.contact_hash(BSUID))
+
+
+def test_a_customer_known_only_by_bsuid_is_answered_through_recipient(
+    pipeline: Pipeline, graph: FakeGraph
+) -> None:
+    say_as(pipeline, "Olá, quero um orçamento", BSUID, None)
+
+    lead = eventually(lambda: fold_lead(pipeline.store.read(lead_stream(bsuid_lead_id(pipeline)))))
+    pipeline.wait_for(lead.session_id, "OutboundSent")
+    (request,) = graph.requests
+    assert request.json["recipient"] == BSUID
+    assert "to" not in request.json
+
+
+@pytest.mark.parametrize("first", ["bsuid", "number"])
+def test_one_customer_seen_by_bsuid_and_by_number_is_one_lead(
+    pipeline: Pipeline, graph: FakeGraph, first: str
+) -> None:
+    ways = [(BSUID, None), (BSUID, PHONE), (None, PHONE)]
+    for answered, (user_id, phone) in enumerate(ways if first == "bsuid" else ways[::-1], 1):
+        say_as(pipeline, "oi", user_id, phone)
+        eventually(partial(_sent_at_least, graph, answered), what=f"reply {answered}")
+
+    hashes = {pipeline.vault.contact_of(ContactIdentity(bsuid=BSUID)),
+              pipeline.vault.contact_of(ContactIdentity(e164=PHONE))}  # fmt: skip
+    assert len(hashes) == 1
+    (from_hash,) = hashes
+    assert from_hash is not None
+    events = pipeline.store.read(lead_stream(lead_id_for(from_hash)))
+    assert [e.type for e in events].count("LeadOpened") == 1
+    addressed = [r.json.get("to") or r.json.get("recipient") for r in graph.requests]
+    assert addressed == ([BSUID] if first == "bsuid" else []) + ["5511999990001"] * (
+        2 if first == "bsuid" else 3
+    )
+
+
 # --- FORGET_CONTACT ------------------------------------------------------------------------
 
 
@@ -532,7 +593,10 @@ def test_forgetting_a_contact_erases_the_number_and_later_sends_are_refused(
     decide(pipeline, TakeOver(target_session_id=session_id, reason="LGPD"))
     with pytest.raises(Forbidden, match="only an admin may request FORGET_CONTACT"):
         pipeline.command(ForgetContact(target_session_id=session_id, reason="pedido do titular"))
-    assert pipeline.vault.reveal(from_hash) == PHONE
+    assert number_in(pipeline.vault, from_hash) == PHONE
+    identity = pipeline.vault.reveal(from_hash)
+    assert identity is not None
+    assert identity.profile_name == "Ana Lima"
 
     forgot = decide(
         pipeline,
@@ -542,7 +606,8 @@ def test_forgetting_a_contact_erases_the_number_and_later_sends_are_refused(
     )
 
     assert forgot.status == "APPLIED"
-    assert pipeline.vault.reveal(from_hash) is None
+    assert number_in(pipeline.vault, from_hash) is None
+    assert pipeline.vault.reveal(from_hash) is None, "the name is erased with the number"
     (lead_forgotten,) = [e for e in lead_events(pipeline) if e.type == "LeadForgotten"]
     assert lead_forgotten.payload == {"by": "root", "reason": "pedido do titular"}
     contact = pipeline.store.read(contact_stream(from_hash))
@@ -647,13 +712,13 @@ def test_a_redelivered_forget_does_not_erase_a_number_the_contact_gave_again(
         role=Role.ADMIN,
     )
     assert pipeline.decided(forget).status == "APPLIED"
-    assert pipeline.vault.reveal(from_hash) is None
+    assert number_in(pipeline.vault, from_hash) is None
     pipeline.say("oi, sou eu de novo", timestamp=_now(pipeline))  # the vault remembers again
     pipeline.wait_for(session_id, "MessageReceived", count=2)
-    assert pipeline.vault.reveal(from_hash) == PHONE
+    assert number_in(pipeline.vault, from_hash) == PHONE
     contact_before = pipeline.store.read(contact_stream(from_hash))
 
     redeliver(pipeline, probe, forget)
 
     assert pipeline.store.read(contact_stream(from_hash)) == contact_before
-    assert pipeline.vault.reveal(from_hash) == PHONE
+    assert number_in(pipeline.vault, from_hash) == PHONE

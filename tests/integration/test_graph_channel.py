@@ -9,6 +9,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from adapters.whatsapp.errors import BSUID_UNSUPPORTED_CODE
 from adapters.whatsapp.graph import GraphChannel
 from contracts.ports.channel import WINDOW_CLOSED_CODE, Ambiguous, Recipient, Refused, Sent
 from tests.emulators import free_port
@@ -194,6 +195,18 @@ def test_a_closed_customer_window_is_refused_at_once(graph: FakeGraph) -> None:
     assert outcome.error_code == WINDOW_CLOSED_CODE
     assert outcome.reason.startswith("the 24-hour customer window is closed: ")
     assert "more than 24 hours have passed" in outcome.reason
+    assert len(graph.requests) == 1
+
+
+def test_a_kind_of_message_a_bsuid_cannot_receive_is_refused_clearly(graph: FakeGraph) -> None:
+    graph.script(meta_error(BSUID_UNSUPPORTED_CODE, details="not supported for this recipient"))
+
+    outcome = send(channel_for(graph), Recipient(user_id=USER_ID))
+
+    assert isinstance(outcome, Refused)
+    assert outcome.error_code == BSUID_UNSUPPORTED_CODE
+    assert "known only by their business-scoped user id" in outcome.reason
+    assert USER_ID not in outcome.reason
     assert len(graph.requests) == 1
 
 

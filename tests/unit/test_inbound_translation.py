@@ -63,6 +63,11 @@ def phone_hash(vault: SqliteVault, phone: str = PHONE) -> str:
     return vault.contact_hash(contact_identity(None, phone))
 
 
+def number_in(vault: SqliteVault, from_hash: str) -> str | None:
+    identity = vault.reveal(from_hash)
+    return identity.e164 if identity else None
+
+
 def dumped(envelopes: tuple[EventEnvelope, ...]) -> str:
     return "\n".join(envelope.model_dump_json() for envelope in envelopes)
 
@@ -117,7 +122,7 @@ def test_no_whatsapp_message_id_reaches_an_event(vault: SqliteVault) -> None:
 def test_the_sender_s_number_goes_to_the_vault_and_nowhere_else(vault: SqliteVault) -> None:
     event = one_message("text", vault, text="oi")
 
-    assert vault.reveal(event.from_hash) == PHONE
+    assert number_in(vault, event.from_hash) == PHONE
 
 
 def test_numbers_typed_in_a_message_are_masked(vault: SqliteVault) -> None:
@@ -166,7 +171,7 @@ def test_a_bsuid_keys_the_contact_and_the_number_is_still_remembered(vault: Sqli
     from_hash = vault.contact_hash(contact_identity(BSUID, PHONE))
     assert envelope.payload["from_hash"] == from_hash
     assert from_hash != phone_hash(vault)
-    assert vault.reveal(from_hash) == PHONE
+    assert number_in(vault, from_hash) == PHONE
 
 
 def test_a_user_with_a_username_and_no_number_is_keyed_by_bsuid(vault: SqliteVault) -> None:
@@ -175,7 +180,7 @@ def test_a_user_with_a_username_and_no_number_is_keyed_by_bsuid(vault: SqliteVau
     (envelope,) = run(samples.body(samples.change(messages=[item])), vault).envelopes
 
     assert envelope.payload["from_hash"] == vault.contact_hash(contact_identity(BSUID, None))
-    assert vault.reveal(envelope.payload["from_hash"]) is None
+    assert number_in(vault, envelope.payload["from_hash"]) is None
 
 
 def test_the_bsuid_may_come_only_in_the_contacts_array(vault: SqliteVault) -> None:
@@ -508,7 +513,7 @@ def test_each_status_is_reported_with_an_id_from_wamid_and_status(
         error_title="Re-engagement message" if error_code else None,
         business_number_id=samples.BUSINESS_NUMBER_ID,
     )
-    assert vault.reveal(phone_hash(vault)) is None, "a status does not write to the vault"
+    assert number_in(vault, phone_hash(vault)) is None, "a status does not write to the vault"
 
 
 def test_statuses_of_one_message_have_distinct_ids(vault: SqliteVault) -> None:
@@ -745,3 +750,39 @@ def test_published_payloads_are_plain_json(vault: SqliteVault) -> None:
 
     assert EventEnvelope.from_json(envelope.to_json()) == envelope
     assert json.loads(envelope.to_json())["payload"]["body_sanitized"] == "x"
+
+
+# --- identity: a changed number ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["wa_id", "new_wa_id"])
+def test_a_changed_number_moves_the_contact_s_identity(vault: SqliteVault, field: str) -> None:
+    first = one_message("text", vault, text="oi")
+    notice = samples.message("system", phone=PHONE, text="", timestamp=SENT_AT)
+    notice["system"] = {"body": "User changed", "type": "user_changed_number",
+                        field: "5511977776666"}  # fmt: skip
+
+    (envelope,) = run(samples.body(samples.change(messages=[notice])), vault).envelopes
+    after = samples.message("text", phone="+5511977776666", text="oi", timestamp=SENT_AT)
+    (later,) = run(samples.body(samples.change(messages=[after])), vault).envelopes
+
+    assert envelope.payload["from_hash"] == first.from_hash
+    assert later.payload["from_hash"] == first.from_hash, "one contact, one lead"
+    assert number_in(vault, first.from_hash) == "+5511977776666"
+    identity = vault.reveal(first.from_hash)
+    assert identity is not None
+    assert identity.profile_name == "Ana Lima"
+
+
+def test_a_bsuid_first_and_a_number_later_are_one_contact(vault: SqliteVault) -> None:
+    alone = samples.message("text", phone=None, text="oi", user_id=BSUID, timestamp=SENT_AT)
+    both = samples.message("text", phone=PHONE, text="oi", user_id=BSUID, timestamp=SENT_AT)
+    number = samples.message("text", phone=PHONE, text="oi", timestamp=SENT_AT)
+
+    hashes = [
+        run(samples.body(samples.change(messages=[item])), vault).envelopes[0].payload["from_hash"]
+        for item in (alone, both, number)
+    ]
+
+    assert len(set(hashes)) == 1
+    assert number_in(vault, hashes[0]) == PHONE
