@@ -37,6 +37,7 @@ from contracts.events import (
 from contracts.streams import SYSTEM_STREAM, contact_stream, lead_stream, session_stream
 from contracts.vocabulary import GlobalMode, HandoffReason, LeadStatus, SessionMode
 from domain.decision import Emit, Rejected
+from domain.echo import APP_ASSIGNEE
 from domain.ids import outbound_id_for
 from domain.lead import Lead, forgotten_for
 from domain.sending import WINDOW_CLOSED
@@ -123,7 +124,10 @@ def _take_over(command: TakeOver, context: CommandContext) -> Applied:
     if session.mode is SessionMode.HUMAN_TAKEOVER:
         if session.assignee == context.requested_by:
             return Applied(f"already yours (control v{session.control_version})")
-        raise Rejected(f"{session.assignee} holds this conversation; they must release it first")
+        if session.assignee != APP_ASSIGNEE:  # a person on the phone yields to an operator
+            raise Rejected(
+                f"{session.assignee} holds this conversation; they must release it first"
+            )
     changed, result = _control_change(context, session, SessionMode.HUMAN_TAKEOVER, command.reason)
     lead = context.lead
     status = [] if lead and lead.status is LeadStatus.CLOSED else _lead_status(

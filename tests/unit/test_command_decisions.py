@@ -47,6 +47,7 @@ from contracts.vocabulary import (
 )
 from domain.commands import Applied, CommandContext, decide_command
 from domain.decision import Rejected
+from domain.echo import APP_ASSIGNEE
 from domain.ids import lead_id_for, outbound_id_for
 from domain.sending import WINDOW_CLOSED
 from domain.system import System
@@ -154,6 +155,17 @@ def test_a_takeover_held_by_another_operator_is_refused() -> None:
     reason = rejected(world.command(take_over(session_id), by="bia"))
     assert reason == "ana holds this conversation; they must release it first"
     assert world.must_session(session_id).assignee == "ana"
+
+
+def test_an_operator_takes_over_from_someone_writing_in_the_business_app() -> None:
+    """An echo hands the session to the app's user; an operator need not RELEASE it to
+    the bot first (which would let the bot answer in between)."""
+    world, session_id = opened()
+    world.command(take_over(session_id), by=APP_ASSIGNEE)
+    taken = applied(world.command(take_over(session_id), by="bia"))
+    assert taken.emits
+    session = world.must_session(session_id)
+    assert (session.mode, session.assignee) == (SessionMode.HUMAN_TAKEOVER, "bia")
 
 
 @pytest.mark.parametrize(
