@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""Left in a decoded string only by a lone escape: a valid pair decodes to one character."""
 
 MAX_DEPTH = 64
 """Arrays and objects nested deeper than this are refused: no body we accept needs more,
@@ -43,6 +47,19 @@ def loads(text: str | bytes) -> Any:
     except ValueError as error:  # an integer of more digits than Python converts
         raise InvalidJson(_first_line(error), "", 0) from None
     _check(value, document, depth=0)
+    return value
+
+
+def with_text_repaired(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD,
+    the replacement character: for input that must be kept whatever it holds (Meta
+    retries a refused delivery for days), where `loads` would refuse it."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [with_text_repaired(item) for item in value]
+    if isinstance(value, dict):
+        return {with_text_repaired(key): with_text_repaired(item) for key, item in value.items()}
     return value
 
 

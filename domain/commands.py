@@ -53,6 +53,7 @@ class CommandContext:
     session: Session | None
     lead: Lead | None
     system: System
+    requested_by_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,19 @@ def _take_over(command: TakeOver, context: CommandContext) -> Applied:
     return Applied(result, [changed, *status])
 
 
+def _check_holder(session: Session, context: CommandContext, verb: str) -> None:
+    """What an operator holds is theirs: another may not hand it back or close it under
+    them. An admin may, and so may anyone when the holder is the Business app."""
+    holder = session.assignee if session.mode is SessionMode.HUMAN_TAKEOVER else None
+    if holder in (None, context.requested_by, APP_ASSIGNEE) or context.requested_by_admin:
+        return
+    raise Rejected(f"{holder} holds this conversation; only they or an admin may {verb} it")
+
+
 def _release(command: Release, context: CommandContext) -> Applied:
     session = _open_session(context, command.target_session_id)
     _check_version(command.expected_control_version, session.control_version)
+    _check_holder(session, context, "release")
     if session.mode is SessionMode.LLM_ACTIVE:
         return Applied(f"the bot already has it (control v{session.control_version})")
     changed, result = _control_change(context, session, SessionMode.LLM_ACTIVE, command.reason)
@@ -156,6 +167,7 @@ def _close(command: Close, context: CommandContext) -> Applied:
     if session.closed:
         raise Rejected("the session is closed already")
     _check_version(command.expected_control_version, session.control_version)
+    _check_holder(session, context, "close")
     # an expired session has a successor already: blocking a reopen means nothing
     minutes = None if session.expired else command.reopen_cooldown_minutes
     blocked_until = context.now + timedelta(minutes=minutes) if minutes else None

@@ -34,7 +34,12 @@ def submit_command(
     command = command.model_copy(update={"command_id": command_id})
     now = services.clock()
     requested = NewEvent.of(
-        CommandRequested(command=command, requested_by=operator.name, requested_at=now),
+        CommandRequested(
+            command=command,
+            requested_by=operator.name,
+            requested_at=now,
+            requested_by_admin=operator.is_admin,
+        ),
         event_id=derived_event_id(command_id, "CommandRequested"),
         occurred_at=now,
         actor=Actor.HUMAN,

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from contracts import strict_json
 from contracts import whatsapp as wa
 from contracts.envelope import Actor, Event, EventEnvelope, derived_event_id
 from contracts.events.inbound import MessageEchoed, WhatsAppStatusReported
@@ -67,9 +68,10 @@ class Translation:
 
 
 def parse_body(raw: bytes) -> wa.WebhookBody:
-    """The body as Meta's model; raises `PayloadRejected`."""
+    """The body as Meta's model, lone surrogates in its text replaced (they cannot be
+    encoded, and the delivery must not fail for one); raises `PayloadRejected`."""
     try:
-        data = json.loads(raw)
+        data = strict_json.with_text_repaired(json.loads(raw))
     except json.JSONDecodeError as error:
         raise PayloadRejected(
             f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"

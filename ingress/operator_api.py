@@ -45,7 +45,8 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid operator token"}
 }
 _UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "the body could not be read (not UTF-8 text)"}
+    400: {"model": Problem, "description": "the body could not be read (not UTF-8 text)"},
+    413: {"model": Problem, "description": "the body is over 64 KiB"},
 }
 
 

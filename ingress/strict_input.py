@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -23,7 +23,26 @@ MAX_MESSAGE = 300
 """Characters of a validation message kept: some quote what they refuse (a union's tag)."""
 
 
+MAX_BODY_BYTES = 64 * 1024
+"""The largest request body read: a command's longest text (a 4,000-character note, a
+4,096-character message) is a few kilobytes even escaped."""
+
+
 class StrictJsonRequest(Request):
+    async def body(self) -> bytes:
+        """The body, refused (413) as soon as it is known to exceed `MAX_BODY_BYTES`."""
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _too_large()
+            body = bytearray()
+            async for chunk in self.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise _too_large()
+            self._body = bytes(body)
+        return self._body
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = strict_json.loads(await self.body())
@@ -43,6 +62,10 @@ class StrictJsonRoute(APIRoute):
         return strict_handler
 
 
+def _too_large() -> HTTPException:
+    return HTTPException(413, f"the body is over {MAX_BODY_BYTES} bytes")
+
+
 async def validation_refused(request: Request, error: Exception) -> JSONResponse:
     """422 with each problem's location, message and type; the input is not echoed."""
     assert isinstance(error, RequestValidationError)
@@ -50,12 +73,20 @@ async def validation_refused(request: Request, error: Exception) -> JSONResponse
 
 
 def _problem(error: Any) -> dict[str, Any]:
+    kind = str(error.get("type", "value_error"))
     message = str(error.get("msg", "invalid"))
-    reason = (error.get("ctx") or {}).get("error")
-    if error.get("type") == "json_invalid" and reason:
-        message = f"{message}: {reason}"
+    context = error.get("ctx") or {}
+    loc = [part if isinstance(part, int) else str(part)[:100] for part in error["loc"]]
+    if kind == "json_invalid" and context.get("error"):
+        message = f"{message}: {context['error']}"
+    elif kind == "union_tag_invalid":  # its message quotes the tag sent
+        message = f"{context.get('discriminator', 'type')} must be one of: " + str(
+            context.get("expected_tags", "")
+        )
+    elif kind == "extra_forbidden":  # the key itself is the client's, e.g. a number
+        loc[-1] = "(a field this body does not have)"
     return {
-        "loc": [part if isinstance(part, int) else str(part)[:100] for part in error["loc"]],
+        "loc": loc,
         "msg": message[:MAX_MESSAGE],
-        "type": str(error.get("type", "value_error")),
+        "type": kind,
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from contracts.commands import CommandStatus, ForgetContact, OperatorCommand, ResumeAll
+from contracts.commands import CommandStatus, ForgetContact, ResumeAll
 from contracts.envelope import Actor, EventEnvelope
 from contracts.events import CommandApplied, CommandRejected, CommandRequested
 from contracts.streams import SYSTEM_STREAM, command_stream, lead_stream, session_stream
@@ -56,7 +56,7 @@ class CommandWorker:
         if isinstance(command, ForgetContact) and not self._decided(command_id):
             self._erase_contact(command)
         committed = self._services.store.transact(
-            lambda tx: self._decide(Reader(tx), command_id, command, requested.requested_by)
+            lambda tx: self._decide(Reader(tx), command_id, requested)
         )
         decided = committed.value
         publish(self._services.bus, committed.appended)
@@ -68,9 +68,8 @@ class CommandWorker:
         if answers and decided.status is CommandStatus.APPLIED:
             self._waiting.answer(command_id, envelope)
 
-    def _decide(
-        self, reader: Reader, command_id: str, command: OperatorCommand, requested_by: str
-    ) -> _Decided:
+    def _decide(self, reader: Reader, command_id: str, requested: CommandRequested) -> _Decided:
+        command = requested.command
         stream = command_stream(command_id)
         recorded = reader.read(stream)
         current = fold_command(recorded)
@@ -90,7 +89,10 @@ class CommandWorker:
             return _Decided(current.status, current.result, [*recorded, *effects])
         system = fold_system(system_events)
         now = self._services.clock()
-        context = CommandContext(command_id, requested_by, now, session, lead, system)
+        context = CommandContext(
+            command_id, requested.requested_by, now, session, lead, system,
+            requested_by_admin=requested.requested_by_admin,
+        )  # fmt: skip
         cause = Cause(command_id, command_id, recorded[0].event_id if recorded else None)
         try:
             applied = decide_command(command, context)

@@ -18,6 +18,9 @@ class CommandRequested(Event):
     command: OperatorCommand
     requested_by: OperatorId
     requested_at: AwareDatetime
+    requested_by_admin: bool = False
+    """The requester's role when the API accepted it (admins may release or close what
+    another operator holds). Absent from events recorded before roles were kept."""
 
 
 class CommandApplied(Event):

@@ -32,6 +32,7 @@ from ingress import samples
 from ingress.app import create_app
 from ingress.services import COMMANDS_TOPIC, INBOUND_TOPIC, IngressServices
 from ingress.signature import HEADER, signature_header
+from ingress.strict_input import MAX_BODY_BYTES
 from ingress.webhook import PATH as WEBHOOK
 from tests.backends import Backend
 from tests.e2e.live_server import serving
@@ -306,3 +307,29 @@ def test_the_stream_refuses_hostile_values(target: Target, log_errors: Captured)
         answer = send(target, Request("GET", f"/api/stream{query}", headers))
         assert 400 <= answer.status_code < 500, (query, header, answer.status_code)
     assert not log_errors.records
+
+
+def test_a_body_over_the_cap_is_refused_unread(target: Target) -> None:
+    note = "x" * (MAX_BODY_BYTES + 1)
+    body = json.dumps({"type": "ADD_NOTE", "target_session_id": "s-1", "text": note})
+    before = target.store.count()
+    answer = send(target, Request("POST", "/api/commands", {}, body.encode()))
+    assert answer.status_code == 413, answer.text
+    assert len(answer.content) < 200
+    assert target.store.count() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "ADD_NOTE", "target_session_id": "s-1", "text": "x", "+5511999990001": 1},
+        {"type": "+5511999990001", "target_session_id": "s-1"},
+        {"type": "TAKEOVER", "target_session_id": "+5511999990001/x", "reason": "r"},
+        {"type": "TAKEOVER", "target_session_id": "s-1", "reason": "r",
+         "expected_control_version": "+5511999990001"},
+    ],
+)  # fmt: skip
+def test_a_refusal_does_not_echo_what_it_refuses(target: Target, body: dict[str, Any]) -> None:
+    answer = send(target, Request("POST", "/api/commands", {}, json.dumps(body).encode()))
+    assert answer.status_code == 422, answer.text
+    assert "5511999990001" not in answer.text

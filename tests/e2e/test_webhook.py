@@ -426,3 +426,22 @@ def test_simulate_with_the_wrong_secret_fails_visibly(webhook: Webhook) -> None:
 
     assert result.exit_code == 1
     assert "401" in result.output
+
+
+# --- invalid Unicode from Meta ----------------------------------------------------------
+
+
+def test_a_lone_surrogate_in_a_customers_text_is_replaced_and_the_message_published(
+    webhook: Webhook,
+) -> None:
+    """Meta retries a failed delivery for days: a text that cannot be encoded must not
+    make the webhook fail, or every message of the delivery is lost with it."""
+    message_id = samples.new_wamid()
+    raw = samples.encode(text_body("PLACEHOLDER", message_id)).replace(
+        b"PLACEHOLDER", b"oi \\ud83d tudo bem"
+    )
+    answer = webhook.post(raw)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "published"
+    [received] = consume(webhook, 1)
+    assert received.payload["body_sanitized"] == "oi \ufffd tudo bem"

@@ -336,19 +336,26 @@ class World:
     # --- the command worker ----------------------------------------------------------
 
     def context(
-        self, session_id: str | None, by: str = "ana", command_id: str | None = None
+        self,
+        session_id: str | None,
+        by: str = "ana",
+        command_id: str | None = None,
+        admin: bool = False,
     ) -> CommandContext:
         session = self.session(session_id) if session_id else None
         lead = self.lead(session.lead_id) if session else None
         return CommandContext(
-            command_id or self.next_id("cmd"), by, self.now, session, lead, self.system()
-        )
+            command_id or self.next_id("cmd"), by, self.now, session, lead, self.system(),
+            requested_by_admin=admin,
+        )  # fmt: skip
 
-    def command(self, command: OperatorCommand, by: str = "ana") -> Applied | Rejected:
+    def command(
+        self, command: OperatorCommand, by: str = "ana", admin: bool = False
+    ) -> Applied | Rejected:
         """Apply or reject `command` (`CommandWorker._decide`), recording the outcome on
         the command's stream."""
         target = getattr(command, "target_session_id", None)
-        context = self.context(target, by, command.command_id)
+        context = self.context(target, by, command.command_id, admin)
         stream = command_stream(context.command_id)
         try:
             applied = decide_command(command, context)

@@ -157,6 +157,32 @@ def test_a_takeover_held_by_another_operator_is_refused() -> None:
     assert world.must_session(session_id).assignee == "ana"
 
 
+@pytest.mark.parametrize(
+    ("make", "verb"),
+    [(release, "release"), (lambda s, v: close(s, expected_control_version=v), "close")],
+    ids=["RELEASE", "CLOSE"],
+)
+def test_only_the_holder_or_an_admin_releases_or_closes_a_takeover(
+    make: MakeVersioned, verb: str
+) -> None:
+    world, session_id = opened()
+    world.command(take_over(session_id), by="ana")
+    before = world.read(session_stream(session_id))
+
+    reason = rejected(world.command(make(session_id, None), by="bia"))
+
+    assert reason == f"ana holds this conversation; only they or an admin may {verb} it"
+    assert world.read(session_stream(session_id)) == before
+    assert applied(world.command(make(session_id, None), by="carla", admin=True)).emits
+
+
+def test_the_holder_releases_what_they_hold() -> None:
+    world, session_id = opened()
+    world.command(take_over(session_id), by="ana")
+    assert applied(world.command(release(session_id), by="ana")).emits
+    assert world.must_session(session_id).mode is SessionMode.LLM_ACTIVE
+
+
 def test_an_operator_takes_over_from_someone_writing_in_the_business_app() -> None:
     """An echo hands the session to the app's user; an operator need not RELEASE it to
     the bot first (which would let the bot answer in between)."""
@@ -521,7 +547,7 @@ def test_control_changes_only_by_applied_commands_one_version_at_a_time(
         outcome = world.command(make(session_id, expected), by=by)
         after = world.must_session(session_id)
         stale = expected is not None and expected != version
-        if stale or (kind == "TAKEOVER" and holder not in (None, by)):
+        if stale or holder not in (None, by):  # what another holds, none but they change
             assert isinstance(outcome, Rejected)
             assert after == before
             continue
