@@ -21,6 +21,7 @@ from contracts.vocabulary import (
     NoteText,
     Priority,
     Reason,
+    SealedText,
     SessionOutcome,
 )
 
@@ -116,10 +117,15 @@ class ResumeAll(_Command):
 
 
 class SendMessage(_SessionCommand):
-    """Send `text` to the customer as HUMAN; only the operator holding the takeover may."""
+    """Send `text` to the customer as HUMAN; only the operator holding the takeover may.
+
+    As recorded, `text` is masked (what operators read) and `sealed_text` holds it as
+    typed, sealed for the contact: the ingress does both before the command is kept."""
 
     type: Literal["SEND_MESSAGE"] = "SEND_MESSAGE"
     text: MessageText
+    sealed_text: SealedText | None = Field(default=None, json_schema_extra={"readOnly": True})
+    """Set by the ingress; whatever a client sends here is replaced."""
     reason: Reason | None = None
     expected_control_version: ControlVersion | None = None
 

@@ -62,14 +62,24 @@ def clipped_to(limit: int) -> BeforeValidator:
     return BeforeValidator(clip)
 
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+REASON_MAX = 500
+NOTE_MAX = 4000
+MESSAGE_MAX = 4096
+
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX)
+]
 """Why something was done, in words an operator reads in the audit trail."""
 
-MessageText = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"\S")]
+MessageText = Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_MAX, pattern=r"\S")]
 """Text sent to a customer: WhatsApp's limit is 4096 characters; blank is not a message."""
 
+DIAGNOSTIC_MAX = 1000
+
 Diagnostic = Annotated[
-    str, clipped_to(1000), StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+    str,
+    clipped_to(DIAGNOSTIC_MAX),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=DIAGNOSTIC_MAX),
 ]
 """What the system says about an outcome (an API error, a command's result): clipped,
 never refused."""
@@ -78,7 +88,13 @@ SanitizedText = Annotated[str, clipped_to(8192), StringConstraints(max_length=81
 """`body_sanitized`: a message's text with phone numbers, e-mail addresses, CPF/CNPJ
 and card numbers masked by the ingress."""
 
-NoteText = Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
+NoteText = Annotated[str, StringConstraints(min_length=1, max_length=NOTE_MAX, pattern=r"\S")]
+
+SealedText = Annotated[
+    str, StringConstraints(min_length=4, max_length=24_000, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+]
+"""Text sealed for one contact (`Vault.seal_for`), base64: an operator's message as
+typed, which only the sender opens; forgetting the contact makes it unreadable."""
 
 Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 

@@ -255,6 +255,7 @@ def _send_message(command: SendMessage, context: CommandContext) -> Applied:
     outbound_id = outbound_id_for(context.command_id)
     claimed = OutboundClaimed(
         outbound_id=outbound_id, kind=OutboundKind.OPERATOR, text=command.text,
+        sealed_text=command.sealed_text,
         to_hash=session.from_hash, control_version=session.control_version,
         global_version=context.system.control_version, by=context.requested_by,
     )  # fmt: skip

@@ -38,6 +38,12 @@ part of it and leave the rest):
    (`2000-3000`) is not a phone number, nor are 4-digit groups beside other digit
    groups (`1234 5678 9012 3456`, a code that failed the card check).
 
+Digits and the signs written between them are read through their look-alikes first:
+any Unicode decimal digit (full-width, Arabic-Indic, Devanagari...) counts as its ASCII
+digit, and a full-width or other Unicode plus, dash, dot, parenthesis or space as its
+ASCII sign, so a number typed on a full-width keyboard is masked whole. Only what is
+masked changes: the rest of the text keeps its own characters.
+
 Known gaps: an 8-digit run without a separator is not a phone to this module, nor is a
 phone glued to other digit groups into a run of more than 15 digits.
 
@@ -48,7 +54,9 @@ a second pass leaves too (the property tests hold it to that).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
+from typing import ClassVar
 
 PHONE = "[telefone]"
 EMAIL = "[email]"
@@ -110,10 +118,73 @@ _LOCAL_PHONE = re.compile(
 )
 
 
+class _LookAlikes(dict[int, int]):
+    """`str.translate`'s table from a digit or a sign of a phone number to its ASCII
+    form, filled on demand: listing every Unicode digit up front would cost a scan of
+    all code points at import."""
+
+    _SIGNS: ClassVar[dict[str, str]] = {
+        "+": "\uff0b\ufe62\u207a\u208a",
+        "-": "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d\ufe58",
+        ".": "\uff0e\u3002\uff61",
+        "(": "\uff08\ufe59",
+        ")": "\uff09\ufe5a",
+    }
+    _ASCII: ClassVar[dict[int, int]] = {
+        ord(look): ord(sign) for sign, looks in _SIGNS.items() for look in looks
+    }
+
+    def __missing__(self, code: int) -> int:
+        character = chr(code)
+        folded: int | None = self._ASCII.get(code)
+        if folded is None and code > 127:
+            if character.isdecimal():
+                folded = ord(str(unicodedata.decimal(character)))
+            elif unicodedata.category(character) == "Zs":
+                folded = ord(" ")
+        self[code] = code if folded is None else folded
+        return self[code]
+
+
+_LOOK_ALIKES = _LookAlikes()
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def sanitize_text(text: str) -> str:
     """`text` with phone numbers, e-mail addresses, CPF, CNPJ and card numbers masked."""
+    if not _NOT_ASCII.search(text):
+        for pattern, replace in _DETECTORS:
+            text = pattern.sub(replace, text)
+        return text
+    return _sanitize_through_look_alikes(text)
+
+
+def sanitize_within(text: str, limit: int) -> str:
+    """`sanitize_text`, clipped to `limit` characters: a placeholder can be longer than
+    what it hides (`[email]` for `a@b.co`), and a field must stay within its bounds."""
+    masked = sanitize_text(text)
+    return masked if len(masked) <= limit else masked[: limit - 1] + "…"
+
+
+def _sanitize_through_look_alikes(text: str) -> str:
+    """Detect on the folded text, mask the same spans of both: folding maps each code
+    point to one code point, so the two stay aligned, and what no detector touched
+    keeps its own characters."""
+    folded = text.translate(_LOOK_ALIKES)
     for pattern, replace in _DETECTORS:
-        text = pattern.sub(replace, text)
+        masked_folded: list[str] = []
+        masked: list[str] = []
+        copied_to = 0
+        for match in pattern.finditer(folded):
+            replacement = replace(match)
+            if replacement == match.group():
+                continue
+            masked_folded += [folded[copied_to : match.start()], replacement]
+            masked += [text[copied_to : match.start()], replacement]
+            copied_to = match.end()
+        if copied_to:
+            folded = "".join([*masked_folded, folded[copied_to:]])
+            text = "".join([*masked, text[copied_to:]])
     return text
 
 

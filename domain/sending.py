@@ -23,8 +23,10 @@ from contracts.events import (
 )
 from contracts.ports.channel import WINDOW_CLOSED_CODE, Ambiguous, Refused, SendOutcome, Sent
 from contracts.streams import session_stream, wamessage_stream
+from contracts.vocabulary import DIAGNOSTIC_MAX
 from domain.decision import Emit
 from domain.gate import closed_because
+from domain.sanitize import sanitize_within
 from domain.session import Session
 from domain.system import System
 
@@ -107,9 +109,11 @@ def settle_send(
         ]
     if isinstance(outcome, Refused):
         failed = OutboundFailed(
-            outbound_id=outbound_id, error_code=outcome.error_code, reason=outcome.reason
-        )
+            outbound_id=outbound_id, error_code=outcome.error_code,
+            reason=sanitize_within(outcome.reason, DIAGNOSTIC_MAX),
+        )  # fmt: skip
         return [Emit(stream, failed, Actor.SYSTEM, now)]
     assert isinstance(outcome, Ambiguous)
-    unknown = OutboundOutcomeUnknown(outbound_id=outbound_id, reason=outcome.reason)
+    reason = sanitize_within(outcome.reason, DIAGNOSTIC_MAX)
+    unknown = OutboundOutcomeUnknown(outbound_id=outbound_id, reason=reason)
     return [Emit(stream, unknown, Actor.SYSTEM, now)]

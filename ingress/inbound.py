@@ -28,7 +28,7 @@ from contracts.ports.vault import ContactIdentity, Vault
 from contracts.streams import inbox_stream
 from contracts.vocabulary import MessageStatus
 from domain.identity import InvalidIdentity, contact_identity, normalise_e164
-from ingress.message_content import MessageRefs, customer_event, message_received
+from ingress.message_content import MessageRefs, clean_text, customer_event, message_received
 
 _STATUSES = {status.value.lower(): status for status in MessageStatus}
 _REPORTED = ("sent", "delivered", "read", "failed")
@@ -188,7 +188,7 @@ def _status_reported(
         status=_STATUSES[status.status],
         to_hash=contacts.hash_of(recipient, remember=False) if has_recipient else None,
         error_code=error.code if error else None,
-        error_title=(error.title or error.message) if error else None,
+        error_title=clean_text(error.title or error.message, 1000) if error else None,
         business_number_id=business_number_id,
     )
 

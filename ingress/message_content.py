@@ -2,9 +2,11 @@
 a customer deleting or editing an earlier message, `MessageRevoked` or `MessageEdited`.
 
 Text that a customer typed (a body, a caption, a chosen option's title, an ad's copy)
-is sanitised before it goes anywhere; what identifies a person by phone (`context.from`,
-shared contact cards, a flow's form data) is left behind, and WhatsApp's message ids,
-which hold the sender's number, become refs (`Vault.message_ref`).
+and what Meta passes along (a button's id or payload, an ad's link and id: a `wa.me`
+link holds a number) is sanitised before it goes anywhere; what identifies a person by
+phone (`context.from`, shared contact cards, a flow's form data) is left behind, and
+WhatsApp's message ids, which hold the sender's number, become refs
+(`Vault.message_ref`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from contracts.content import (
 )
 from contracts.events.inbound import MessageEdited, MessageReceived, MessageRevoked
 from contracts.vocabulary import MessageType
-from domain.sanitize import sanitize_text
+from domain.sanitize import sanitize_within
 
 _KNOWN_TYPES = frozenset(MessageType) - {MessageType.UNKNOWN}
 _SHORT = 1024
@@ -59,7 +61,7 @@ def customer_event(
         return MessageEdited(
             wa_message_ref=refs(message.id), from_hash=from_hash,
             original_ref=refs(message.edit.original_message_id),
-            body_sanitized=_clean(content.body() if content else None),
+            body_sanitized=clean_text(content.body() if content else None),
             business_number_id=business_number_id,
         )  # fmt: skip
     return message_received(message, from_hash, business_number_id, refs)
@@ -77,7 +79,7 @@ def message_received(
         from_hash=from_hash,
         type=MessageType(message.type) if known else MessageType.UNKNOWN,
         original_type=None if known else message.type[:64],
-        body_sanitized=_clean(_body(message) or title),
+        body_sanitized=clean_text(_body(message) or title),
         media=_media(message),
         location=_location(message),
         contacts_count=len(message.contacts or []) if message.type == "contacts" else None,
@@ -91,17 +93,18 @@ def message_received(
     )
 
 
-def _clean(text: str | None, limit: int = 8192) -> str | None:
-    """Sanitised, at most about `limit` characters. Overlong text is cut at a space
-    before sanitising, not after: masking cost grows with the length, and a cut after
-    masking must not leave half a number unmasked."""
+def clean_text(text: str | None, limit: int = 8192) -> str | None:
+    """Sanitised, at most `limit` characters. Overlong text is cut at a space before
+    sanitising, not after: masking cost grows with the length, and a cut after masking
+    must not leave half a number unmasked. What masking lengthened past `limit` (a
+    placeholder can be longer than what it hides) is clipped last."""
     if not text:
         return None
     if len(text) > limit:
         head = text[:limit]
         space = head.rfind(" ")
         text = (head[:space] if space > 0 else head) + "…"
-    return sanitize_text(text)
+    return sanitize_within(text, limit)
 
 
 def _body(message: wa.Message) -> str | None:
@@ -129,8 +132,8 @@ def _location(message: wa.Message) -> Location | None:
     return Location(
         latitude=found.latitude,
         longitude=found.longitude,
-        name=_clean(found.name, _SHORT),
-        address=_clean(found.address, _SHORT),
+        name=clean_text(found.name, _SHORT),
+        address=clean_text(found.address, _SHORT),
     )
 
 
@@ -149,25 +152,31 @@ def _reaction(message: wa.Message, refs: MessageRefs) -> Reaction | None:
     found = message.reaction if message.type == "reaction" else None
     if found is None:
         return None
-    emoji = _clean(found.emoji, 31)  # the ellipsis of a cut makes 32, what `Reaction` holds
+    emoji = clean_text(found.emoji, 31)  # the ellipsis of a cut makes 32, what `Reaction` holds
     return Reaction(message_ref=refs(found.message_id), emoji=emoji)
 
 
 def _choice(message: wa.Message) -> tuple[InteractiveReply | None, str | None]:
     """The option the customer picked, and its visible title."""
     if message.type == "button" and message.button:
-        reply = InteractiveReply(kind=ReplyKind.TEMPLATE_BUTTON, reply_id=message.button.payload)
+        reply = InteractiveReply(
+            kind=ReplyKind.TEMPLATE_BUTTON, reply_id=clean_text(message.button.payload, 256)
+        )
         return reply, message.button.text
     found = message.interactive if message.type == "interactive" else None
     if found is None:
         return None, None
     if found.type == "nfm_reply" and found.nfm_reply:
         flow = found.nfm_reply
-        return InteractiveReply(kind=ReplyKind.NFM_REPLY, reply_id=flow.name), flow.body
+        return InteractiveReply(
+            kind=ReplyKind.NFM_REPLY, reply_id=clean_text(flow.name, 256)
+        ), flow.body
     choice = found.button_reply if found.type == "button_reply" else found.list_reply
     if found.type not in ("button_reply", "list_reply") or choice is None:
         return None, None
-    return InteractiveReply(kind=ReplyKind(found.type), reply_id=choice.id), choice.title
+    return InteractiveReply(
+        kind=ReplyKind(found.type), reply_id=clean_text(choice.id, 256)
+    ), choice.title
 
 
 def _context(found: wa.Context | None, refs: MessageRefs) -> ReplyContext | None:
@@ -185,9 +194,9 @@ def _referral(found: wa.Referral | None) -> Referral | None:
         return None
     return Referral(
         source_type=found.source_type or "unknown",
-        source_id=found.source_id,
-        source_url=found.source_url,
-        headline=_clean(found.headline, _SHORT),
-        body=_clean(found.body, _SHORT),
+        source_id=clean_text(found.source_id, 256),
+        source_url=clean_text(found.source_url, 2048),
+        headline=clean_text(found.headline, _SHORT),
+        body=clean_text(found.body, _SHORT),
         ctwa_clid=found.ctwa_clid,
     )

@@ -19,11 +19,13 @@ from contracts.events import ReplyDraftFailed, SuppressionReason
 from contracts.ports.eventstore import StreamTransaction
 from contracts.ports.responder import ResponderFailed
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream
+from contracts.vocabulary import DIAGNOSTIC_MAX
 from domain.decision import Emit
 from domain.gate import closed_because
 from domain.ids import outbound_id_for
 from domain.lead import fold_lead, forgotten_for
 from domain.reply import DraftMade, conversation_for, decide_reply
+from domain.sanitize import sanitize_within
 from domain.session import Session, fold_session
 from domain.system import fold_system
 from workers.appending import Cause, Reader, publish
@@ -134,7 +136,7 @@ class Replies:
         failed = ReplyDraftFailed(
             in_reply_to=session.pending_refs(),
             responder=self._services.responder.name,
-            error=str(failure) or type(failure).__name__,
+            error=sanitize_within(str(failure) or type(failure).__name__, DIAGNOSTIC_MAX),
             attempts=max(failure.attempts, 1),
             latency_ms=latency_ms,
         )

@@ -10,6 +10,7 @@ the outbound UNKNOWN for an operator instead of sending again.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import structlog
@@ -18,6 +19,7 @@ from contracts.envelope import EventEnvelope
 from contracts.events import OutboundClaimed, OutboundSent
 from contracts.ports.channel import Recipient, Refused, SendOutcome, Sent
 from contracts.ports.eventstore import StreamTransaction
+from contracts.ports.vault import SealBroken
 from contracts.streams import SYSTEM_STREAM, session_stream, wamessage_stream
 from contracts.topics import EVENTS_TOPIC
 from contracts.vocabulary import MessageStatus
@@ -57,8 +59,9 @@ class OutboundSender:
                 bound.info("outbound_settled_before_send", outcome=step.emits[0].event.TYPE)
             return
         identity = services.vault.reveal(claimed.to_hash)
-        if identity is None:
-            refused = Refused(reason=NO_ADDRESS)
+        text = self._text_of(claimed) if identity is not None else None
+        if identity is None or not isinstance(text, str):
+            refused = text if isinstance(text, Refused) else Refused(reason=NO_ADDRESS)
             committed = services.store.transact(
                 lambda tx: self._settle(tx, session_id, outbound_id, refused, cause)
             )
@@ -69,12 +72,25 @@ class OutboundSender:
             line = services.default_line
         # The number when there is one (WhatsApp prefers `to`), else the BSUID.
         to = Recipient(phone=identity.e164, user_id=None if identity.e164 else identity.bsuid)
-        outcome = services.channel.send_text(line, to, claimed.text)
+        outcome = services.channel.send_text(line, to, text)
         settled = services.store.transact(
             lambda tx: self._settle(tx, session_id, outbound_id, outcome, cause)
         )
         publish(services.bus, settled.appended)
         bound.info("outbound_settled", outcome=type(outcome).__name__)
+
+    def _text_of(self, claimed: OutboundClaimed) -> str | Refused | None:
+        """What to send: an operator's message as typed, opened from its seal, else the
+        text itself. Refused when the seal does not open; None when the contact was
+        forgotten since."""
+        if claimed.sealed_text is None:
+            return claimed.text
+        sealed = base64.b64decode(claimed.sealed_text)
+        try:
+            opened = self._services.vault.unseal_for(claimed.to_hash, sealed)
+        except SealBroken as broken:
+            return Refused(reason=f"the operator's message does not open: {broken}")
+        return None if opened is None else opened.decode("utf-8")
 
     def _recorded_before(self, session_id: str, claimed: EventEnvelope) -> list[EventEnvelope]:
         """What the deliveries of `claimed` recorded (a send started, sent and linked,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.crypto.cipher import Opened, VaultCipher
+from adapters.crypto.contact_sealing import new_sealing_key
 from adapters.crypto.keyring import Ciphertext
 from contracts.ports.vault import ContactIdentity, SealBroken
 
@@ -79,6 +80,17 @@ class ContactBook:
             return None
         moved = ContactIdentity.model_validate(stored.identity.model_dump() | {"e164": e164})
         return self._merge(from_hash, stored, moved)
+
+    def with_sealing_key(self, from_hash: str) -> Change | None:
+        """The contact with a sealing key: theirs, or a new one written into the entry.
+        None when the vault does not know `from_hash`."""
+        stored = self._open(from_hash)
+        if stored is None:
+            return None
+        if stored.identity.sealing_key is not None:
+            return self._merge(from_hash, stored, stored.identity)
+        keyed = stored.identity.model_copy(update={"sealing_key": new_sealing_key()})
+        return self._merge(from_hash, stored, keyed)
 
     def _merge(self, from_hash: str, stored: Opened | None, seen: ContactIdentity) -> Change:
         old = stored.identity if stored else None

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import structlog
 
+from adapters.crypto import contact_sealing
 from adapters.crypto.cipher import VaultCipher, check_from_hash
 from adapters.crypto.contacts import Change, ContactBook
 from adapters.crypto.keyring import Ciphertext, Keyring
 from adapters.crypto.rotation import Tally, rotate_entry
 from adapters.sqlite.connection import connect
 from adapters.sqlite.database import Readers, open_writer
-from contracts.ports.vault import ContactIdentity, Progress, RotationReport
+from contracts.ports.vault import ContactIdentity, Progress, RotationReport, SealBroken
 
 log = structlog.get_logger(__name__)
 
@@ -157,6 +158,28 @@ class SqliteVault:
 
     def unseal(self, sealed: bytes) -> bytes:
         return self._cipher.unseal(sealed)
+
+    def seal_for(self, from_hash: str, data: bytes) -> bytes | None:
+        key = self._sealing_key(check_from_hash(from_hash))
+        return None if key is None else contact_sealing.seal_for(key, from_hash, data)
+
+    def unseal_for(self, from_hash: str, sealed: bytes) -> bytes | None:
+        identity = self.reveal(from_hash)
+        if identity is None:
+            return None
+        if identity.sealing_key is None:
+            raise SealBroken("nothing was sealed for this contact: it has no sealing key")
+        return contact_sealing.unseal_for(identity.sealing_key, from_hash, sealed)
+
+    def _sealing_key(self, from_hash: str) -> str | None:
+        """The contact's key; the first one is written in a transaction of its own."""
+        with self._readers.connection() as reader:
+            found = _book(self._cipher, reader).with_sealing_key(from_hash)
+        if found is None or found.nothing:
+            return None if found is None else found.identity.sealing_key
+        with self._lock:
+            made = self._in_transaction(lambda book: book.with_sealing_key(from_hash))
+        return None if made is None else made.identity.sealing_key
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from contracts.vocabulary import (
     EntityId,
     MessageText,
     OperatorId,
+    SealedText,
     WaMessageRef,
     WhatsAppErrorCode,
 )
@@ -63,6 +64,9 @@ class OutboundClaimed(Event):
     automatic message was claimed after a PAUSE_ALL committed."""
     by: OperatorId | None = None
     """The operator, for kind OPERATOR."""
+    sealed_text: SealedText | None = None
+    """An operator's message as typed, sealed for the contact: what the sender sends.
+    `text` is then the masked form operators and the LLM read."""
 
 
 class OutboundSuppressed(Event):

@@ -66,6 +66,10 @@ class ContactIdentity(Frozen):
     profile_name: ProfileText | None = None
     """The name the customer gave in their WhatsApp profile."""
     username: ProfileText | None = None
+    sealing_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")] | None = None
+    """The contact's own key (32 bytes, URL-safe base64) for what is sealed for them
+    (`Vault.seal_for`): it lives and dies with the entry, so forgetting the contact
+    makes all of it unreadable for good. Not who they are: nothing shows it."""
 
     @model_validator(mode="after")
     def _has_an_alias(self) -> Self:
@@ -138,4 +142,16 @@ class Vault(Protocol):
     def unseal(self, sealed: bytes) -> bytes:
         """The data `seal` encrypted, under any key of the keyring; raises
         `SealBroken` for an altered blob or an unknown key id."""
+        ...
+
+    def seal_for(self, from_hash: str, data: bytes) -> bytes | None:
+        """`data` encrypted under the contact's own key (`ContactIdentity.sealing_key`,
+        made on first use): `forget` erases the key with the entry, so what was sealed
+        for a contact dies with them. None when the vault does not know the contact."""
+        ...
+
+    def unseal_for(self, from_hash: str, sealed: bytes) -> bytes | None:
+        """What `seal_for` sealed for this contact; None when the contact was forgotten
+        (or never known). Raises `SealBroken` for an altered blob or one sealed for
+        another contact."""
         ...

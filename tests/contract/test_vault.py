@@ -558,3 +558,71 @@ def test_no_number_is_ever_stored_in_clear(backend: Backend, vault: Vault) -> No
 
     assert everything
     assert not [number for number in numbers if in_clear(number, everything)]
+
+
+# -- sealed for one contact ------------------------------------------------------------
+
+
+def test_text_sealed_for_a_contact_opens_for_them_alone(backend: Backend, vault: Vault) -> None:
+    text = "Ligue para +55 11 98888-7777 amanhã".encode()
+    mine = vault.remember(ContactIdentity(e164=PHONE))
+    theirs = vault.remember(ContactIdentity(e164="+5511999990002"))
+
+    sealed = vault.seal_for(mine, text)
+
+    assert sealed is not None
+    assert text not in sealed
+    assert vault.unseal_for(mine, sealed) == text
+    assert vault.seal_for(mine, text) != sealed
+    identity = vault.reveal(mine)
+    assert identity is not None
+    assert identity.sealing_key is not None
+    assert identity.sealing_key.encode() not in stored(backend)
+    with pytest.raises(SealBroken):
+        vault.unseal_for(theirs, sealed)
+
+
+def test_the_sealing_key_is_made_once_and_kept(vault: Vault) -> None:
+    from_hash = vault.remember(ContactIdentity(e164=PHONE, profile_name="Ana"))
+    first = vault.seal_for(from_hash, b"one")
+    assert first is not None
+
+    vault.remember(ContactIdentity(e164=PHONE, bsuid="BR.1502576394655843", profile_name="Ana B"))
+    vault.rotate()
+
+    assert vault.unseal_for(from_hash, first) == b"one"
+    identity = vault.reveal(from_hash)
+    assert identity is not None
+    assert identity.profile_name == "Ana B"
+
+
+def test_forgetting_a_contact_makes_what_was_sealed_for_them_unreadable(vault: Vault) -> None:
+    from_hash = vault.remember(ContactIdentity(e164=PHONE))
+    sealed = vault.seal_for(from_hash, b"a message")
+    assert sealed is not None
+
+    vault.forget(from_hash)
+    assert vault.unseal_for(from_hash, sealed) is None
+    again = vault.remember(ContactIdentity(e164=PHONE))
+
+    assert again == from_hash
+    with pytest.raises(SealBroken):
+        vault.unseal_for(from_hash, sealed)
+
+
+def test_nothing_is_sealed_for_an_unknown_contact(vault: Vault) -> None:
+    assert vault.seal_for(vault.contact_hash(PHONE), b"text") is None
+
+
+def test_any_altered_byte_breaks_what_was_sealed_for_a_contact(vault: Vault) -> None:
+    from_hash = vault.remember(ContactIdentity(e164=PHONE))
+    sealed = vault.seal_for(from_hash, b"raw")
+    assert sealed is not None
+
+    for position in range(len(sealed)):
+        altered = bytearray(sealed)
+        altered[position] ^= 0x01
+        with pytest.raises(SealBroken):
+            vault.unseal_for(from_hash, bytes(altered))
+    with pytest.raises(SealBroken):
+        vault.unseal_for(from_hash, sealed[:10])

@@ -7,6 +7,7 @@ asked" is a fact; the channel is the Graph API served by `tests/fake_graph.py`.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,7 +49,7 @@ from contracts.vocabulary import (
 from domain.ids import lead_id_for
 from domain.lead import fold_lead
 from ingress import samples
-from ingress.errors import Forbidden
+from ingress.errors import Conflicting, Forbidden
 from tests.backends import Backend, number_in
 from tests.fake_graph import FakeGraph, fake_graph
 from tests.pipeline import PHONE, Pipeline, eventually, pipeline_on, running
@@ -523,6 +524,89 @@ def test_a_note_is_recorded_and_never_sent(pipeline: Pipeline, graph: FakeGraph)
     assert note.payload == {"text": "cliente pediu desconto", "by": "ana"}
     stays(lambda: len(graph.requests) == sent, seconds=0.5, what="nothing is sent")
     assert pipeline.count(session_id, "OutboundClaimed") == 1
+
+
+# --- what operators write: masked where it is kept, as typed to the customer --------------
+
+TYPED_NUMBER = "+55 21 98888-7777"
+"""Not the customer's number: it can only get into the store through what was typed."""
+TYPED_DIGITS = ("988887777", "98888-7777")
+
+
+def every_event_json(pipeline: Pipeline) -> str:
+    pages, cursor = [], None
+    while True:
+        page = pipeline.store.read_all(cursor)
+        pages += [envelope.model_dump_json() for envelope in page.events]
+        if page.cursor is None:
+            return "\n".join(pages)
+        cursor = page.cursor
+
+
+def test_numbers_operators_type_are_masked_where_kept_and_sent_as_typed(
+    pipeline: Pipeline, graph: FakeGraph
+) -> None:
+    session_id = conversation(pipeline)
+    full_width = "ligar no " + "21988887777".translate({c: c + 0xFEE0 for c in range(48, 58)})
+    message = f"Pode me ligar no {TYPED_NUMBER} ou escrever para ana@example.com"
+
+    decided = [
+        decide(pipeline, TakeOver(target_session_id=session_id, reason=f"pediu {TYPED_NUMBER}")),
+        decide(pipeline, AddNote(target_session_id=session_id, text=full_width)),
+        decide(pipeline, SendMessage(target_session_id=session_id, text=message)),
+        decide(pipeline, PauseAll(reason=f"ligar {TYPED_NUMBER}"), role=Role.ADMIN),
+        decide(pipeline, ResumeAll(reason=f"ok {TYPED_NUMBER}"), role=Role.ADMIN),
+        decide(
+            pipeline,
+            Close(
+                target_session_id=session_id,
+                reason=f"fechado {TYPED_NUMBER}",
+                outcome=SessionOutcome.QUALIFIED,
+                note=f"ligou do {TYPED_NUMBER}",
+            ),
+        ),
+    ]
+
+    assert [d.status for d in decided] == ["APPLIED"] * len(decided), decided
+    pipeline.wait_for(session_id, "OutboundSent", count=2)
+    assert graph.requests[-1].json["text"]["body"] == message
+    kept = every_event_json(pipeline)
+    assert not any(digits in kept for digits in TYPED_DIGITS)
+    assert "ana@example.com" not in kept
+    assert "[telefone]" in last(pipeline, session_id, "NoteAdded").payload["text"]
+    claimed = last(pipeline, session_id, "OutboundClaimed").payload
+    assert claimed["text"] == "Pode me ligar no [telefone] ou escrever para [email]"
+
+
+def test_an_operator_s_message_dies_with_the_contact(pipeline: Pipeline, graph: FakeGraph) -> None:
+    session_id = conversation(pipeline)
+    decide(pipeline, TakeOver(target_session_id=session_id, reason="assumindo"))
+    decide(pipeline, SendMessage(target_session_id=session_id, text=f"Ligue {TYPED_NUMBER}"))
+    pipeline.wait_for(session_id, "OutboundSent", count=2)
+    claimed = last(pipeline, session_id, "OutboundClaimed").payload
+    sealed = base64.b64decode(claimed["sealed_text"])
+    assert pipeline.vault.unseal_for(claimed["to_hash"], sealed) == f"Ligue {TYPED_NUMBER}".encode()
+
+    forgot = decide(
+        pipeline, ForgetContact(target_session_id=session_id, reason="LGPD"), role=Role.ADMIN
+    )
+
+    assert forgot.status == "APPLIED", forgot.result
+    assert pipeline.vault.unseal_for(claimed["to_hash"], sealed) is None
+
+
+def test_a_retry_of_a_message_is_the_same_command_and_another_text_is_not(
+    pipeline: Pipeline,
+) -> None:
+    session_id = conversation(pipeline)
+    first = SendMessage(
+        command_id="c-msg-1", target_session_id=session_id, text="Ligue 21988887777"
+    )
+
+    assert pipeline.command(first) == "c-msg-1"
+    assert pipeline.command(first) == "c-msg-1"
+    with pytest.raises(Conflicting):
+        pipeline.command(first.model_copy(update={"text": "Ligue 21977776666"}))
 
 
 # --- a customer known by their business-scoped user id ----------------------------------

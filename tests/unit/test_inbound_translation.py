@@ -147,7 +147,7 @@ def test_a_huge_word_is_bounded_before_masking(vault: SqliteVault) -> None:
     event = one_message("text", vault, text="x" * 1_000_000 + " " + PHONE)
 
     assert time.monotonic() - started < 5
-    assert event.body_sanitized == "x" * 8192
+    assert event.body_sanitized == "x" * 8191 + "…"  # cut, and marked as cut
 
 
 def test_a_number_without_brazil_s_ninth_digit_is_the_same_contact(vault: SqliteVault) -> None:
@@ -786,3 +786,55 @@ def test_a_bsuid_first_and_a_number_later_are_one_contact(vault: SqliteVault) ->
 
     assert len(set(hashes)) == 1
     assert number_in(vault, hashes[0]) == PHONE
+
+
+# --- what Meta passes along is masked like what the customer typed ----------------------
+
+OTHER_NUMBER = "5521988887777"
+"""A number that is not the sender's: it can only reach an event through the field."""
+
+
+def _no_number_in(payload: dict[str, Any]) -> None:
+    text = json.dumps(payload, ensure_ascii=False)
+    assert OTHER_NUMBER not in text
+    assert "988887777" not in text
+
+
+def test_a_chosen_option_s_id_and_an_ad_s_link_are_masked(vault: SqliteVault) -> None:
+    interactive = {
+        "type": "button_reply",
+        "button_reply": {"id": f"ligar-{OTHER_NUMBER}", "title": "Me ligue"},
+    }
+    referral = {
+        "source_type": "ad",
+        "source_id": OTHER_NUMBER,
+        "source_url": f"https://wa.me/{OTHER_NUMBER}?text=oi",
+        "headline": "Fale conosco",
+    }
+    event = one_message("interactive", vault, interactive=interactive, referral=referral)
+
+    _no_number_in(event.model_dump(mode="json"))
+    assert event.interactive is not None
+    assert event.interactive.reply_id == "ligar-[telefone]"
+    assert event.referral is not None
+    assert event.referral.source_url == "https://wa.me/[telefone]?text=oi"
+
+
+def test_a_template_button_s_payload_is_masked(vault: SqliteVault) -> None:
+    button = {"payload": f"CALL {OTHER_NUMBER}", "text": "Ligar"}
+
+    event = one_message("button", vault, button=button)
+
+    assert event.interactive is not None
+    assert event.interactive.reply_id == "CALL [telefone]"
+
+
+def test_the_title_of_a_failed_status_is_masked(vault: SqliteVault) -> None:
+    failed = samples.status("failed", phone=PHONE, error_code=131026, timestamp=SENT_AT)
+    failed["errors"][0]["title"] = f"Message undeliverable to +{OTHER_NUMBER}"
+
+    translation = run(samples.body(samples.change(statuses=[failed])), vault)
+
+    (envelope,) = translation.envelopes
+    _no_number_in(envelope.payload)
+    assert envelope.payload["error_title"] == "Message undeliverable to [telefone]"

@@ -290,3 +290,56 @@ def test_masking_is_idempotent_on_digit_soup(text: str) -> None:
 @given(st.text(st.characters(exclude_categories=["Nd"], exclude_characters="@")))
 def test_text_without_digits_or_at_signs_is_unchanged(text: str) -> None:
     assert sanitize_text(text) == text
+
+
+_LOOK_ALIKE_DIGITS = [
+    "".join(chr(zero + n) for n in range(10))
+    for zero in (0xFF10, 0x0660, 0x06F0, 0x0966)  # full-width, Arabic-Indic, Persian, Devanagari
+]
+_FULL_WIDTH = {ord(c): ord(c) + 0xFEE0 for c in "0123456789+-"}
+_LOOK_ALIKE_SIGNS = {
+    "+": "\uff0b\u207a",
+    "-": "\u2011\u2013\u2014\uff0d\u2212",
+    ".": "\uff0e",
+    "(": "\uff08",
+    ")": "\uff09",
+    " ": "\u00a0\u3000\u202f",
+}
+
+
+@st.composite
+def written_in_look_alikes(draw: st.DrawFn, number: str) -> str:
+    """`number` with each digit and sign perhaps swapped for a Unicode look-alike."""
+    digit_sets = draw(st.sampled_from(_LOOK_ALIKE_DIGITS))
+    out = []
+    for character in number:
+        if character.isdigit() and draw(st.booleans()):
+            out.append(digit_sets[int(character)])
+        elif character in _LOOK_ALIKE_SIGNS and draw(st.booleans()):
+            out.append(draw(st.sampled_from(_LOOK_ALIKE_SIGNS[character])))
+        else:
+            out.append(character)
+    return "".join(out)
+
+
+@given(FILLER, e164_numbers().flatmap(written_in_look_alikes), FILLER)
+@example(
+    " ",
+    "\uff0b\uff15\uff15 \uff11\uff11 \uff19\uff18\uff17\uff16\uff15-\uff14\uff13\uff12\uff11",
+    " ",
+)
+@example(" ", "+55\u00a011\u00a098765\u20114321", " ")
+def test_a_number_in_look_alike_characters_never_survives(
+    before: str, number: str, after: str
+) -> None:
+    assume(not re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", number))
+
+    masked = sanitize_text(before + number + after)
+
+    assert not re.search(r"\d", masked), masked
+
+
+def test_letters_are_left_as_written() -> None:
+    text = "olá \uff21\uff22\uff23 \u2013 ção"
+
+    assert sanitize_text(text) == text
