@@ -95,7 +95,8 @@ class TemplateButton(_Meta):
 
 
 class System(_Meta):
-    """A notice such as `user_changed_number`; its body may hold phone numbers."""
+    """A notice such as `user_changed_number` or `user_changed_user_id`; its body may
+    hold phone numbers."""
 
     body: str | None = None
     type: str | None = None
@@ -103,6 +104,12 @@ class System(_Meta):
     """For `user_changed_number`: the new number."""
     new_wa_id: str | None = None
     """The new number, as older payloads name it."""
+    user_id: str | None = None
+    """The new business-scoped user id (a number change regenerates it too)."""
+    parent_user_id: str | None = None
+    previous_user_id: str | None = None
+    """The business-scoped user id the contact was known by until this notice."""
+    previous_parent_user_id: str | None = None
 
     @property
     def new_number(self) -> str | None:
@@ -338,10 +345,15 @@ class Echo(Message):
 
 
 class EchoesValue(_Meta):
-    """The value of an `smb_message_echoes` change."""
+    """The value of an `smb_message_echoes` change. Echoes are kept as sent, each read
+    on its own (`echo_at`), so that one Meta sends malformed cannot sink the others."""
 
     metadata: Metadata
-    message_echoes: list[Echo] = []
+    message_echoes: list[Any] = []
+
+    def echo_at(self, index: int) -> Echo:
+        """The echo at `index`; raises `ValidationError` (a `ValueError`)."""
+        return Echo.model_validate(self.message_echoes[index])
 
 
 ECHOES_FIELD = "smb_message_echoes"

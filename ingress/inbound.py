@@ -100,8 +100,7 @@ def translate(body: wa.WebhookBody, vault: Vault, recorded_at: datetime) -> Tran
         for m, raw in enumerate(value.messages):
             try:
                 message = value.message_at(m)
-                sender = contacts.hash_of(value.sender_of(message), remember=True)
-                contacts.moved(sender, message)
+                sender = contacts.sender_of(value, message)
                 event = customer_event(message, sender, line, vault.message_ref)
             except (ValueError, PayloadRejected) as error:
                 rejected.append(_rejected_part(f"value {v} message {m}", error, raw))
@@ -144,12 +143,12 @@ def _echo_envelopes(
     envelopes: list[EventEnvelope] = []
     for v, value in enumerate(body.echoes()):
         line = value.metadata.phone_number_id
-        for e, echo in enumerate(value.message_echoes):
+        for e, raw in enumerate(value.message_echoes):
             try:
+                echo = value.echo_at(e)
                 to_hash = contacts.hash_of(echo.customer, remember=True)
                 event = message_echoed(echo, to_hash, line, vault.message_ref)
             except (ValueError, PayloadRejected) as error:
-                raw = echo.model_dump(mode="json", by_alias=True, exclude_none=True)
                 rejected.append(_rejected_part(f"echoes {v} message {e}", error, raw))
                 continue
             envelopes.append(
@@ -231,11 +230,28 @@ class _Contacts:
                 self._hashes[key] = known or self._vault.contact_hash(identity.aliases[0])
         return self._hashes[key]
 
-    def moved(self, from_hash: str, message: wa.Message) -> None:
-        """A `user_changed_number` notice moves the contact to the new number."""
-        new = message.system.new_number if message.system else None
-        if new is not None:
-            self._vault.change_number(from_hash, _e164(new))
+    def sender_of(self, value: wa.MessagesValue, message: wa.Message) -> str:
+        """The `from_hash` of who wrote `message`, remembered. A notice that the user's
+        number or business-scoped id changed moves the contact to the new ones first;
+        one naming the id it replaces (`previous_user_id`) finds the contact by it, as
+        its own sender ids may already be the new ones."""
+        system = message.system if message.type == "system" else None
+        previous = system.previous_user_id if system else None
+        known = None
+        if previous:
+            known = self._vault.contact_of(_identity(wa.Sender(user_id=previous, phone=None)))
+        if system is None or known is None:
+            from_hash = self.hash_of(value.sender_of(message), remember=True)
+            if system is not None and system.new_number is not None:
+                self._vault.change_number(from_hash, _e164(system.new_number))
+            return from_hash
+        new_user_id = system.user_id or message.from_user_id
+        if new_user_id and new_user_id != previous:
+            bsuid = contact_identity(new_user_id, None)
+            self._vault.change_user_id(known, bsuid, _optional_user_id(system.parent_user_id))
+        if system.new_number is not None:
+            self._vault.change_number(known, _e164(system.new_number))
+        return known
 
 
 def _identity(sender: wa.Sender) -> ContactIdentity:

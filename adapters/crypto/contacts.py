@@ -81,6 +81,17 @@ class ContactBook:
         moved = ContactIdentity.model_validate(stored.identity.model_dump() | {"e164": e164})
         return self._merge(from_hash, stored, moved)
 
+    def change_user_id(
+        self, from_hash: str, bsuid: str, parent_user_id: str | None
+    ) -> Change | None:
+        """None when the vault does not know `from_hash`."""
+        stored = self._open(from_hash)
+        if stored is None:
+            return None
+        new = {"bsuid": bsuid} | ({"parent_user_id": parent_user_id} if parent_user_id else {})
+        moved = ContactIdentity.model_validate(stored.identity.model_dump() | new)
+        return self._merge(from_hash, stored, moved)
+
     def with_sealing_key(self, from_hash: str) -> Change | None:
         """The contact with a sealing key: theirs, or a new one written into the entry.
         None when the vault does not know `from_hash`."""

@@ -71,6 +71,11 @@ class FirestoreVault:
         check_from_hash(from_hash)
         return self._transact(lambda book: book.change_number(from_hash, e164)) is not None
 
+    def change_user_id(self, from_hash: str, bsuid: str, parent_user_id: str | None = None) -> bool:
+        check_from_hash(from_hash)
+        changed = self._transact(lambda book: book.change_user_id(from_hash, bsuid, parent_user_id))
+        return changed is not None
+
     def reveal(self, from_hash: str) -> ContactIdentity | None:
         ref = self._contacts.document(check_from_hash(from_hash))
         stored = _read(ref)

@@ -96,6 +96,14 @@ class SqliteVault:
             change = self._in_transaction(lambda book: book.change_number(from_hash, e164))
         return change is not None
 
+    def change_user_id(self, from_hash: str, bsuid: str, parent_user_id: str | None = None) -> bool:
+        check_from_hash(from_hash)
+        with self._lock:
+            change = self._in_transaction(
+                lambda book: book.change_user_id(from_hash, bsuid, parent_user_id)
+            )
+        return change is not None
+
     def reveal(self, from_hash: str) -> ContactIdentity | None:
         stored = self._read(check_from_hash(from_hash))
         if stored is None:

@@ -121,6 +121,13 @@ class Vault(Protocol):
         old one no longer does. False when the vault does not know the contact."""
         ...
 
+    def change_user_id(self, from_hash: str, bsuid: str, parent_user_id: str | None = None) -> bool:
+        """The contact's business-scoped user id changed (`user_changed_user_id`, or
+        with a number change): the new one replaces the old in the entry and names the
+        contact from now on; the old one no longer does. False when the vault does not
+        know the contact."""
+        ...
+
     def reveal(self, from_hash: str) -> ContactIdentity | None:
         """The identity in clear, or None when unknown or forgotten. Callers audit it."""
         ...

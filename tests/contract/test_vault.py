@@ -299,6 +299,20 @@ def test_a_changed_number_moves_the_identity(vault: Vault) -> None:
     assert number_in(vault, stranger) == PHONE
 
 
+def test_a_changed_user_id_moves_the_identity(vault: Vault) -> None:
+    new_bsuid = "BR.9990001112223334"
+    from_hash = vault.remember(ContactIdentity(bsuid=BSUID, profile_name="Ana"))
+
+    assert vault.change_user_id(from_hash, new_bsuid, "BR.PARENT.1") is True
+
+    assert vault.reveal(from_hash) == ContactIdentity(
+        bsuid=new_bsuid, parent_user_id="BR.PARENT.1", profile_name="Ana"
+    )
+    assert vault.remember(ContactIdentity(bsuid=new_bsuid)) == from_hash
+    assert vault.contact_of(ContactIdentity(bsuid=BSUID)) is None
+    assert vault.change_user_id(vault.contact_hash(new_bsuid + "0"), BSUID) is False
+
+
 def test_changing_the_number_of_an_unknown_contact_says_so(vault: Vault) -> None:
     assert vault.change_number(vault.contact_hash(PHONE), OTHER_PHONE) is False
 

@@ -3,6 +3,7 @@ from Meta's documented example, and decided as a human taking the conversation o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,22 @@ def test_the_documented_echo_becomes_a_humans_message_to_the_customer(
     assert "16505551234" not in dumped
     assert "15550783881" not in dumped
     assert "wamid." not in dumped
+
+
+def test_a_malformed_echo_is_kept_alone_and_its_siblings_flow_on(vault: SqliteVault) -> None:
+    body = json.loads(FIXTURE.read_bytes())
+    value = body["entry"][0]["changes"][0]["value"]
+    (good,) = value["message_echoes"]
+    without_customer = {key: v for key, v in good.items() if key != "to"}
+    value["message_echoes"] = [without_customer, good | {"id": good["id"] + "2"}]
+
+    translation = translate(parse_body(json.dumps(body).encode()), vault, NOW)
+
+    assert translation.echoes == 1
+    (rejected,) = translation.rejected
+    assert rejected.reason.startswith("echoes 0 message 0")
+    assert "names no customer" in rejected.reason
+    assert json.loads(rejected.raw) == without_customer
 
 
 def echo(world: World, to_hash: str, text: str = "Oi, aqui é a Ana") -> list[ControlChanged]:

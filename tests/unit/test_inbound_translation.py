@@ -838,3 +838,54 @@ def test_the_title_of_a_failed_status_is_masked(vault: SqliteVault) -> None:
     (envelope,) = translation.envelopes
     _no_number_in(envelope.payload)
     assert envelope.payload["error_title"] == "Message undeliverable to [telefone]"
+
+
+NEW_BSUID = "BR.2660194421398847"
+
+
+def user_id_notice(sender: str | None, **system: str) -> dict[str, Any]:
+    notice = samples.message("system", phone=None, user_id=sender, text="", timestamp=SENT_AT)
+    notice["system"] = {"body": "User changed", "type": "user_changed_user_id", **system}
+    return notice
+
+
+@pytest.mark.parametrize("sender", ["old", "new"])
+def test_a_changed_user_id_moves_a_contact_known_only_by_it(
+    vault: SqliteVault, sender: str
+) -> None:
+    """Meta names the notice's sender by the old id or the new one: either way the
+    contact is found by `previous_user_id` and keeps its lead."""
+    alone = samples.message("text", phone=None, text="oi", user_id=BSUID, timestamp=SENT_AT)
+    (first,) = run(samples.body(samples.change(messages=[alone])), vault).envelopes
+    from_hash = first.payload["from_hash"]
+    notice = user_id_notice(
+        BSUID if sender == "old" else NEW_BSUID, user_id=NEW_BSUID, previous_user_id=BSUID
+    )
+
+    (moved,) = run(samples.body(samples.change(messages=[notice])), vault).envelopes
+    later = samples.message("text", phone=None, text="oi", user_id=NEW_BSUID, timestamp=SENT_AT)
+    (after,) = run(samples.body(samples.change(messages=[later])), vault).envelopes
+
+    assert moved.payload["from_hash"] == from_hash
+    assert after.payload["from_hash"] == from_hash, "one contact, one lead"
+    identity = vault.reveal(from_hash)
+    assert identity is not None
+    assert identity.bsuid == NEW_BSUID
+    assert NEW_BSUID not in json.dumps(moved.payload)
+
+
+def test_a_number_change_that_also_renews_the_user_id_moves_both(vault: SqliteVault) -> None:
+    both = samples.message("text", phone=PHONE, text="oi", user_id=BSUID, timestamp=SENT_AT)
+    (first,) = run(samples.body(samples.change(messages=[both])), vault).envelopes
+    notice = samples.message("system", phone=PHONE, user_id=NEW_BSUID, text="", timestamp=SENT_AT)
+    notice["system"] = {
+        "body": "User changed", "type": "user_changed_number", "wa_id": "5511977776666",
+        "user_id": NEW_BSUID, "previous_user_id": BSUID,
+    }  # fmt: skip
+
+    (moved,) = run(samples.body(samples.change(messages=[notice])), vault).envelopes
+
+    assert moved.payload["from_hash"] == first.payload["from_hash"]
+    identity = vault.reveal(first.payload["from_hash"])
+    assert identity is not None
+    assert (identity.e164, identity.bsuid) == ("+5511977776666", NEW_BSUID)
