@@ -1,6 +1,7 @@
 """A person writing from the WhatsApp Business app on a Coexistence number (Meta echoes
 it to the webhook, `smb_message_echoes`). The message goes into the session's log as
-the HUMAN's, and it counts as a human taking over: the bot must not answer over a person
+the HUMAN's, linked to its WhatsApp message id so that its delivery statuses find it,
+and it counts as a human taking over: the bot must not answer over a person
 who is typing from their phone. An operator's RELEASE gives the conversation back to
 the bot."""
 
@@ -10,8 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.envelope import Actor
-from contracts.events import ControlChanged, LeadStatusChanged, MessageEchoed
-from contracts.streams import lead_stream, session_stream
+from contracts.events import (
+    ControlChanged,
+    LeadStatusChanged,
+    MessageEchoed,
+    WhatsAppMessageLinked,
+)
+from contracts.streams import lead_stream, session_stream, wamessage_stream
 from contracts.vocabulary import LeadStatus, SessionMode
 from domain.decision import Emit
 from domain.inbound import Opening, session_for
@@ -55,6 +61,8 @@ def decide_echo(
     target, emits = session_for(lead, session, opening, echo.sent_at, now, policy)
     stream = session_stream(target.session_id)
     emits.append(Emit(stream, message, Actor.HUMAN, echo.sent_at))
+    link = WhatsAppMessageLinked(session_id=target.session_id, outbound_id=message.outbound_id)
+    emits.append(Emit(wamessage_stream(message.wa_message_ref), link, Actor.SYSTEM, now))
     if target.closed or target.mode is SessionMode.HUMAN_TAKEOVER:
         return EchoRecorded(emits, target.session_id)
     changed = ControlChanged(

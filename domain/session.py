@@ -203,12 +203,19 @@ def _edited(session: Session, event: MessageEdited, _: EventEnvelope) -> Session
 
 
 def _echoed(session: Session, event: MessageEchoed, envelope: EventEnvelope) -> Session:
-    """A person's message from the WhatsApp Business app answers what was pending."""
+    """A person's message from the WhatsApp Business app answers what was pending; it
+    is sent already, and its statuses move it like one of ours."""
     turn = Turn(actor=Actor.HUMAN, text=event.body_sanitized or f"[{event.type.value}]")
+    echoed = Outbound(
+        outbound_id=event.outbound_id, kind=OutboundKind.APP,
+        control_version=session.control_version, status=MessageStatus.SENT,
+        wa_message_ref=event.wa_message_ref,
+    )  # fmt: skip
     return session.model_copy(
         update={
             **_settled(session, turn),
             "last_activity_at": max(session.last_activity_at, envelope.occurred_at),
+            "outbounds": {**session.outbounds, echoed.outbound_id: echoed},
         }
     )
 

@@ -116,6 +116,7 @@ def _entry(
             session_id=session_id, seq=envelope.version, direction=Direction.OUT,
             channel=Channel.WHATSAPP_APP, type=event.type, body_sanitized=event.body_sanitized,
             actor=Actor.HUMAN, wa_message_ref=event.wa_message_ref, status=MessageStatus.SENT,
+            outbound_id=event.outbound_id,
             status_history=(StatusChange(status=MessageStatus.SENT, at=at),),
             media=event.media, location=event.location,
             correlation_id=envelope.correlation_id, created_at=at,

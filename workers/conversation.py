@@ -273,9 +273,10 @@ class ConversationWorker:
         session_events = reader.read(session_stream(lead.session_id)) if lead else []
         recorded_id = derived_event_id(cause.input_id, MessageEchoed.TYPE)
         if lead is not None and any(e.event_id == recorded_id for e in session_events):
+            link_events = reader.read(wamessage_stream(echo.message.wa_message_ref))
             mine = [
                 e
-                for e in (*session_events, *lead_events)
+                for e in (*session_events, *lead_events, *link_events)
                 if e.correlation_id == cause.correlation_id
             ]
             return lead.session_id, mine

@@ -124,6 +124,12 @@ class MessageEchoed(Event):
     location: Location | None = None
     business_number_id: BusinessNumberId | None = None
 
+    @property
+    def outbound_id(self) -> str:
+        """The id the echo goes by among its session's outbounds (kind `APP`), so that
+        WhatsApp's delivery statuses find it as they find ours."""
+        return f"app-{self.wa_message_ref[:32]}"
+
     @model_validator(mode="after")
     def _original_type_names_only_unknown_types(self) -> Self:
         if (self.type is MessageType.UNKNOWN) != (self.original_type is not None):

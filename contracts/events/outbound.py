@@ -30,6 +30,9 @@ class OutboundKind(StrEnum):
     """The one warning per cooldown (actor SYSTEM); its id derives from the cooldown's."""
     OPERATOR = "OPERATOR"
     """SEND_MESSAGE by the operator holding the takeover (actor HUMAN)."""
+    APP = "APP"
+    """A person's message from the WhatsApp Business app (`MessageEchoed`): never
+    claimed nor sent by Switchboard, tracked only for its delivery statuses."""
 
 
 class SuppressionReason(StrEnum):

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,33 @@ def test_a_status_of_a_message_switchboard_never_sent_is_recorded_once_as_unmatc
         "WhatsAppStatusUnmatched"
     ]
     assert world.pipeline.bus.dead_letters(CONVERSATION_SUBSCRIPTION) == []
+
+
+ECHO_WAMID = "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0N0FCNjMA"
+"""The documented echo's id."""
+
+
+def test_the_statuses_of_an_echo_move_its_ticks_and_are_not_unmatched(world: World) -> None:
+    customer_says(world, "Olá, quero um orçamento")
+    session_id = world.session_of(CUSTOMER)
+    world.pipeline.wait_for(session_id, "OutboundSent")
+    post(world, echo_from_the_app())
+    world.pipeline.wait_for(session_id, "MessageEchoed")
+
+    def ticked(state: str) -> dict[str, Any] | None:
+        log = world.read(f"/api/sessions/{session_id}/messages")["items"]
+        echoed = next((m for m in log if m["channel"] == "WHATSAPP_APP"), None)
+        return echoed if echoed and echoed["status"] == state else None
+
+    for state in ("delivered", "read"):  # one at a time: a status never goes back
+        status = samples.status(state, phone=CUSTOMER, message_id=ECHO_WAMID)
+        post(world, samples.body(samples.change(statuses=[status])))
+        echoed = eventually(partial(ticked, state.upper()), 30, f"the echo {state}")
+
+    assert [change["status"] for change in echoed["status_history"]] == [
+        "SENT", "DELIVERED", "READ"
+    ]  # fmt: skip
+    ref = world.pipeline.vault.message_ref(ECHO_WAMID)
+    assert [e.type for e in world.pipeline.store.read(wamessage_stream(ref))] == [
+        "WhatsAppMessageLinked"
+    ]
