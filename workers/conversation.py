@@ -33,6 +33,7 @@ from contracts.events import (
 from contracts.ports.eventstore import Appended, EventIdConflict, StreamTransaction
 from contracts.streams import SYSTEM_STREAM, lead_stream, session_stream, wamessage_stream
 from contracts.topics import EVENTS_TOPIC
+from domain.amendment import holds, recent_sessions
 from domain.decision import Emit
 from domain.echo import Echo, decide_echo
 from domain.ids import lead_id_for
@@ -49,6 +50,9 @@ from workers.services import WorkerServices
 log = structlog.get_logger(__name__)
 
 STRIPES = 64
+AMENDED_SESSIONS_SEARCHED = 5
+"""How many of a contact's latest sessions a deletion or an edit looks for its original
+in: WhatsApp lets a message be edited for 15 minutes and deleted for about two days."""
 LINK_POLL_S = (0.1, 2.0)
 """A status waiting for its link reads the stream again after the first wait, doubled
 each time up to the second."""
@@ -141,19 +145,26 @@ class ConversationWorker:
     # --- a customer deleting or editing a message --------------------------------------
 
     def _amendment(self, envelope: EventEnvelope, event: MessageRevoked | MessageEdited) -> None:
-        """Recorded on the contact's current session (where the log finds the original,
-        when it is there); nothing when the contact has no session yet."""
+        """Recorded on the session that holds the original (the current one, or one of
+        the few before it), else on the current one; nothing when the contact has no
+        session yet."""
         services = self._services
         cause = Cause(envelope.event_id, envelope.correlation_id, envelope.event_id)
 
         def record(tx: StreamTransaction) -> str | None:
             reader = Reader(tx)
-            lead = fold_lead(reader.read(lead_stream(lead_id_for(event.from_hash))))
+            lead_events = reader.read(lead_stream(lead_id_for(event.from_hash)))
+            lead = fold_lead(lead_events)
             if lead is None:
                 return None
-            stream = session_stream(lead.session_id)
+            sessions = recent_sessions(lead_events, AMENDED_SESSIONS_SEARCHED)
+            holder = next(
+                (s for s in sessions if holds(reader.read(session_stream(s)), event.original_ref)),
+                lead.session_id,
+            )
+            stream = session_stream(holder)
             reader.append([Emit(stream, event, Actor.USER, envelope.occurred_at)], cause)
-            return lead.session_id
+            return holder
 
         lock = self._locks[hash(event.from_hash) % len(self._locks)]
         try:

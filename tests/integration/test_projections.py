@@ -23,7 +23,7 @@ from contracts.commands import Close, PauseAll, ResumeAll, TakeOver
 from contracts.envelope import EventEnvelope
 from contracts.operators import Role
 from contracts.ports.eventstore import EventStore
-from contracts.ports.snapshots import SnapshotStore
+from contracts.ports.snapshots import SnapshotStore, Where
 from contracts.topics import INBOUND_TOPIC
 from contracts.vocabulary import SessionOutcome
 from ingress import samples
@@ -302,3 +302,48 @@ def test_orders_welcomes_edits_and_deletions_read_back_in_the_message_log(
     session = pipeline.snapshots.get("sessions", session_id)
     assert session is not None
     assert session["inbound_count"] == 3
+
+
+def test_a_deletion_after_the_session_ended_marks_the_message_in_its_own_session(
+    pipeline: Pipeline,
+) -> None:
+    assert pipeline.snapshots is not None
+    contacts = [samples.contact(PHONE)]
+    first = samples.message("text", phone=PHONE, text="meu pedido é o 4471")
+    pipeline.bus.publish(
+        INBOUND_TOPIC,
+        pipeline.webhook_envelopes(
+            samples.body(samples.change(messages=[first], contacts=contacts))
+        ),
+    )
+    earlier = pipeline.session_id()
+    pipeline.wait_for(earlier, "MessageReceived")
+    closed = pipeline.command(
+        Close(target_session_id=earlier, reason="resolvido", outcome=SessionOutcome.OTHER)
+    )
+    assert pipeline.decided(closed).status == "APPLIED"
+    pipeline.say("oi de novo")
+
+    def new_session() -> str | None:
+        current = pipeline.session_id()
+        return current if current != earlier else None
+
+    later = eventually(new_session, 20, "a new session")
+    pipeline.wait_for(later, "MessageReceived")
+    revoke = samples.message("revoke", phone=PHONE, revoke={"original_message_id": first["id"]})
+
+    pipeline.bus.publish(
+        INBOUND_TOPIC,
+        pipeline.webhook_envelopes(
+            samples.body(samples.change(messages=[revoke], contacts=contacts))
+        ),
+    )
+
+    pipeline.wait_for(earlier, "MessageRevoked")
+    wait_caught_up(pipeline, timeout=30)
+    original = pipeline.snapshots.query(
+        "messages", [Where("wa_message_ref", "==", pipeline.vault.message_ref(first["id"]))]
+    ).documents
+    assert [m["session_id"] for m in original] == [earlier]
+    assert original[0]["deleted_at"] is not None
+    assert pipeline.count(later, "MessageRevoked") == 0

@@ -13,6 +13,7 @@ from contracts.events import MessageEdited, MessageReceived, MessageRevoked, Ses
 from contracts.ports.snapshots import Put
 from contracts.snapshots.messages import MessageLogEntry
 from contracts.vocabulary import MessageType
+from domain.amendment import recent_sessions
 from projections.messages import MESSAGES, MessagesProjection, message_id
 from projections.projection import parsed
 from tests.unit.event_examples import FROM_HASH, NOW, record
@@ -108,3 +109,27 @@ def test_an_amendment_of_a_message_this_log_does_not_hold_changes_nothing() -> N
     recorded = envelopes([*CONVERSATION[:3], amended("a7" * 32, "99" * 32, "outro")])
 
     assert log_after([recorded]) == log_after([recorded[:3]])
+
+
+def test_a_leads_recent_sessions_are_listed_newest_first() -> None:
+    lead = "a" * 16
+    events = [
+        EventEnvelope.model_validate(
+            {
+                "event_id": f"e{n}",
+                "stream_id": f"lead-{lead}",
+                "version": n + 1,
+                "type": kind,
+                "schema_version": 1,
+                "occurred_at": "2026-03-14T15:00:00Z",
+                "recorded_at": "2026-03-14T15:00:00Z",
+                "correlation_id": "c",
+                "actor": "SYSTEM",
+                "payload": {"session_id": f"s{n}"},
+            }
+        )
+        for n, kind in enumerate(["LeadOpened", *["LeadStatusChanged", "LeadSessionStarted"] * 4])
+    ]
+
+    assert recent_sessions(events, 4) == ["s8", "s6", "s4", "s2"]
+    assert recent_sessions(events, 9) == ["s8", "s6", "s4", "s2", "s0"]
