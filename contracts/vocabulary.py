@@ -6,6 +6,7 @@ event payload, an operator command and the snapshot an operator reads.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -61,6 +62,10 @@ def clipped_to(limit: int) -> BeforeValidator:
 
     return BeforeValidator(clip)
 
+
+CUSTOMER_WINDOW = timedelta(hours=24)
+"""WhatsApp's customer service window: free-form messages only this long after the
+customer's last message."""
 
 REASON_MAX = 500
 NOTE_MAX = 4000

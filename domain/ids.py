@@ -3,7 +3,6 @@ session, lead, outbound or cooldown, and appends nothing new."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 _NAMESPACE = uuid.UUID("0b7f3c1e-6a2d-4f57-8e0a-5d2c9b41f7a3")
@@ -29,7 +28,3 @@ def outbound_id_for(input_id: str) -> str:
 
 def cooldown_id_for(input_id: str) -> str:
     return _derived("cooldown", input_id)
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

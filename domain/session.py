@@ -9,7 +9,7 @@ read: that one is built by the projections.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from contracts.envelope import Actor, Event, EventEnvelope
@@ -40,7 +40,13 @@ from contracts.events import (
 )
 from contracts.frozen import Frozen
 from contracts.ports.responder import Pending, Turn
-from contracts.vocabulary import FloodLevel, MessageStatus, MessageType, SessionMode
+from contracts.vocabulary import (
+    CUSTOMER_WINDOW,
+    FloodLevel,
+    MessageStatus,
+    MessageType,
+    SessionMode,
+)
 from domain.flood import InboundMark, mark
 
 UNANSWERED_TYPES = frozenset({MessageType.REACTION, MessageType.SYSTEM})
@@ -49,16 +55,6 @@ HISTORY_TURNS = 20
 """How much of the conversation a responder is shown."""
 RECENT_MARKS = 200
 """Inbound marks kept for the flood score: more than any window's worth that matters."""
-CUSTOMER_WINDOW = timedelta(hours=24)
-"""WhatsApp's customer service window: free-form messages only this long after the
-customer's last message."""
-
-_STATUS_RANK = {
-    MessageStatus.PENDING: 0,
-    MessageStatus.SENT: 1,
-    MessageStatus.DELIVERED: 2,
-    MessageStatus.READ: 3,
-}
 
 
 class Outbound(Frozen):

@@ -8,7 +8,7 @@ waiting for a human without a join.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from contracts.events import (
@@ -34,12 +34,11 @@ from contracts.events import (
 from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.session import SessionControl, SessionState
 from contracts.streams import StreamKind, stream_kind
-from contracts.vocabulary import LeadStatus, SessionStatus
+from contracts.vocabulary import CUSTOMER_WINDOW, LeadStatus, SessionStatus
 from projections.projection import Recorded, changed_at
 
 SESSIONS = "sessions"
 CONTROLS = "session_controls"
-CUSTOMER_WINDOW = timedelta(hours=24)
 
 
 class SessionsProjection:

@@ -27,9 +27,9 @@ from contracts.events import (
 )
 from contracts.ports.channel import WINDOW_CLOSED_CODE, Ambiguous, Refused, Sent
 from contracts.streams import session_stream, wamessage_stream
-from contracts.vocabulary import MessageStatus, SessionOutcome, WhatsAppStatus
+from contracts.vocabulary import CUSTOMER_WINDOW, MessageStatus, SessionOutcome, WhatsAppStatus
 from domain.sending import INTERRUPTED, WINDOW_CLOSED, SendStep, decide_send
-from domain.session import CUSTOMER_WINDOW, Outbound
+from domain.session import Outbound
 from domain.status import decide_status, moves_forward
 from tests.unit.domain_world import T0, World, contact, hex64, sent_ref, types_of
 

@@ -29,10 +29,16 @@ from contracts.events import (
 )
 from contracts.ports.responder import Turn
 from contracts.streams import lead_stream, session_stream
-from contracts.vocabulary import LeadStatus, MessageType, SessionMode, SessionOutcome
+from contracts.vocabulary import (
+    CUSTOMER_WINDOW,
+    LeadStatus,
+    MessageType,
+    SessionMode,
+    SessionOutcome,
+)
 from domain.ids import lead_id_for, session_id_for
 from domain.inbound import UNKNOWN_LINE, Inbound, decide_inbound
-from domain.session import CUSTOMER_WINDOW, UNANSWERED_TYPES
+from domain.session import UNANSWERED_TYPES
 from domain.system import System
 from tests.unit.domain_world import T0, Delivered, World, contact, hex64, message, types_of
 
