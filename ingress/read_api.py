@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from contracts.api import (
+    AssigneeFilter,
     AuditEntry,
     DeadLetterView,
     LeadDetail,
@@ -17,6 +18,7 @@ from contracts.api import (
     MetricsReport,
     Page,
     SessionDetail,
+    SessionSort,
     SessionSummary,
 )
 from contracts.ports.snapshots import InvalidCursor, SnapshotStore
@@ -73,16 +75,27 @@ def get_sessions(
     state: SessionStatus | None = None,
     lead_status: LeadStatus | None = None,
     ready_for_human: bool | None = None,
+    closed: Annotated[bool | None, Query(description="CLOSED or EXPIRED (true), or open")] = None,
+    assignee: Annotated[
+        AssigneeFilter, Query(description="held by you, by nobody, or anyone")
+    ] = AssigneeFilter.ALL,
+    sort: Annotated[SessionSort, Query(description="the order (docs/operations.md)")] = (
+        SessionSort.LATEST
+    ),
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionSummary]:
-    """Sessions, most recently changed first; filter by control mode, state, lead
-    status, or waiting for a human."""
+    """Sessions, most recently changed first unless `sort` says otherwise (`waiting`:
+    the longest waiting for a human first; `priority`: ready for a human first); filter
+    by control mode, state, open or closed, lead status, waiting for a human, or who
+    holds it. A cursor belongs to its query: same filters and sort."""
     filters = {"mode": mode, "state": state, "lead_status": lead_status,
-               "ready_for_human": ready_for_human}  # fmt: skip
+               "ready_for_human": ready_for_human, "closed": closed}  # fmt: skip
     return _answer(
-        services, lambda s: reading.list_sessions(s, _names(services), filters, limit, cursor)
-    )
+        services,
+        lambda s: reading.list_sessions(s, _names(services), filters, limit, cursor, sort=sort,
+                                        assignee=assignee, operator=operator.name),
+    )  # fmt: skip
 
 
 @router.get("/sessions/{session_id}", responses={**_AUTH, **_NOT_FOUND})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -9,7 +10,9 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel
 
+from contracts import strict_json
 from contracts.api import (
+    AssigneeFilter,
     AuditEntry,
     DeadLetterView,
     LeadDetail,
@@ -17,13 +20,14 @@ from contracts.api import (
     MetricsReport,
     Page,
     SessionDetail,
+    SessionSort,
     SessionSummary,
 )
+from contracts.ports.snapshots import InvalidCursor, SnapshotStore, Where
 from contracts.ports.snapshots import Page as SnapshotPage
-from contracts.ports.snapshots import SnapshotStore, Where
 from contracts.ports.vault import SealBroken, Vault
 from contracts.snapshots.messages import MessageLogEntry
-from contracts.snapshots.session import SessionControl
+from contracts.snapshots.session import OPEN_END, SessionControl
 from contracts.snapshots.system import SystemControl
 from contracts.topics import SUBSCRIPTIONS
 from domain.metrics_report import report
@@ -80,13 +84,84 @@ def list_sessions(
     filters: dict[str, Any],
     limit: int,
     cursor: str | None,
+    *,
+    sort: SessionSort = SessionSort.LATEST,
+    assignee: AssigneeFilter = AssigneeFilter.ALL,
+    operator: str | None = None,
 ) -> Page[SessionSummary]:
+    """One page of sessions: `filters` are equalities on the session document (None:
+    any); `assignee` MINE needs `operator`. Every filter and sort is a store query on
+    the document's own fields (`projections/inbox.py`), one page read at a time."""
     where = [Where(field, "==", value) for field, value in filters.items() if value is not None]
-    page = snapshots.query(
-        "sessions", where, order_by="updated_at", descending=True, limit=limit, cursor=cursor
-    )
+    if assignee is AssigneeFilter.MINE:
+        if operator is None:
+            raise ValueError("assignee MINE needs the operator asking")
+        where.append(Where("human_assignee", "==", operator))
+    elif assignee is AssigneeFilter.UNASSIGNED:
+        where.append(Where("human_assignee", "==", None))
+    documents, next_cursor = _sessions_page(snapshots, where, sort, limit, cursor)
+    page = SnapshotPage(documents, next_cursor)
     items = [_named(item, names) for item in _items(SessionSummary, page, "state")]
     return Page[SessionSummary](items=items, next_cursor=page.cursor)
+
+
+def _sessions_page(
+    snapshots: SnapshotStore, where: list[Where], sort: SessionSort, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    if sort is SessionSort.LATEST:
+        page = snapshots.query(
+            "sessions", where, order_by="updated_at", descending=True, limit=limit, cursor=cursor
+        )
+        return page.documents, page.cursor
+    by_rank = _closed_as_rank_range(where)
+    if sort is SessionSort.WAITING or any(w.field == "ready_for_human" for w in where):
+        page = snapshots.query("sessions", by_rank, order_by="wait_rank", limit=limit,
+                               cursor=cursor)  # fmt: skip
+        return page.documents, page.cursor
+    ready_first = [[*by_rank, Where("ready_for_human", "==", ready)] for ready in (True, False)]
+    return _chained(snapshots, ready_first, limit, cursor)
+
+
+def _closed_as_rank_range(where: list[Where]) -> list[Where]:
+    """`closed == x` as a range of `wait_rank`, the field sorted by: the store then
+    walks the sort's index instead of sorting every open session."""
+    ranged = [w for w in where if w.field != "closed"]
+    for w in where:
+        if w.field == "closed":
+            ranged.append(Where("wait_rank", ">=" if w.value else "<", OPEN_END))
+    return ranged
+
+
+def _chained(
+    snapshots: SnapshotStore, phases: list[list[Where]], limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The matches of each `phases` query in turn, ordered by `wait_rank`, paged as
+    one list. The cursor says which phase and where in it."""
+    phase, after = _phase_cursor(cursor, len(phases))
+    documents: list[dict[str, Any]] = []
+    while phase < len(phases):
+        page = snapshots.query("sessions", phases[phase], order_by="wait_rank",
+                               limit=limit - len(documents), cursor=after)  # fmt: skip
+        documents += page.documents
+        if page.cursor is not None:
+            return documents, json.dumps({"phase": phase, "after": page.cursor})
+        phase, after = phase + 1, None
+        if len(documents) == limit and phase < len(phases):
+            return documents, json.dumps({"phase": phase, "after": None})
+    return documents, None
+
+
+def _phase_cursor(cursor: str | None, phases: int) -> tuple[int, str | None]:
+    if cursor is None:
+        return 0, None
+    try:
+        decoded = strict_json.loads(cursor)
+        phase, after = decoded["phase"], decoded["after"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidCursor("not a cursor of this session list") from None
+    if type(phase) is not int or not 0 <= phase < phases or not isinstance(after, str | None):
+        raise InvalidCursor("not a cursor of this session list")
+    return phase, after
 
 
 def session_detail(snapshots: SnapshotStore, names: Names, session_id: str) -> SessionDetail:
