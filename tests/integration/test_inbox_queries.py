@@ -1,0 +1,231 @@
+"""The inbox's filters and sorts (`reading.list_sessions`) as store queries on every
+back end: sessions projected from their events into a real snapshot store, then every
+filter and sort walked in pages and compared with the same question answered over the
+whole documents in Python (the spec)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from contracts.api import AssigneeFilter, SessionSort
+from contracts.envelope import Event, EventEnvelope
+from contracts.events import (
+    ControlChanged,
+    LeadMarkedReadyForHuman,
+    LeadOpened,
+    LeadStatusChanged,
+    SessionStarted,
+)
+from contracts.ports.snapshots import InvalidCursor, Page, Position, SnapshotStore, Where
+from contracts.vocabulary import HandoffReason, LeadStatus, Priority, SessionMode
+from ingress import reading
+from projections.projection import parsed
+from projections.sessions import SessionsProjection
+from tests.backends import Backend
+from tests.integration.test_projections import open_snapshots
+from tests.unit.event_examples import FROM_HASH, NOW, record
+from tests.unit.test_inbox import CLOSED, STEPS
+
+SESSIONS = 14
+OPERATORS = ("ana", "bruno")
+
+
+def history(rng: random.Random, number: int) -> tuple[list[Event], list[Event]]:
+    """A session's events and its lead's."""
+    session_id = f"s{number:02d}"
+    kinds = rng.choices(["text", "image", "reaction", "bot", "warning", "human", "echo"], k=5)
+    events: list[Event] = [
+        SessionStarted(lead_id=f"l{number:02d}", from_hash=FROM_HASH, business_number_id="1")
+    ]
+    events += [STEPS[kind](number * 100 + n) for n, kind in enumerate(kinds)]
+    holder = rng.choice([None, *OPERATORS])
+    if holder is not None:
+        events.append(ControlChanged(mode=SessionMode.HUMAN_TAKEOVER, human_assignee=holder,
+                                     reason="assumido", version=1, by=holder))  # fmt: skip
+    if rng.random() < 0.25:
+        events.append(CLOSED)
+    lead: list[Event] = [LeadOpened(from_hash=FROM_HASH, session_id=session_id)]
+    if rng.random() < 0.4:
+        lead += [
+            LeadStatusChanged(status=LeadStatus.READY_FOR_HUMAN, previous_status=LeadStatus.OPEN,
+                              reason="pediu atendente"),
+            LeadMarkedReadyForHuman(session_id=session_id, priority=Priority.HIGH,
+                                    handoff_reason=HandoffReason.USER_REQUESTED),
+        ]  # fmt: skip
+    return events, lead
+
+
+def stamped(events: list[Event], stream_id: str, start: datetime) -> list[EventEnvelope]:
+    def at(n: int) -> dict[str, datetime]:
+        return {"occurred_at": start + timedelta(seconds=n),
+                "recorded_at": start + timedelta(seconds=n)}  # fmt: skip
+
+    return [
+        record(event, stream_id=stream_id, version=n).model_copy(update=at(n))
+        for n, event in enumerate(events, start=1)
+    ]
+
+
+def project(snapshots: SnapshotStore, seed: int) -> None:
+    rng = random.Random(seed)
+    projection = SessionsProjection()
+    for number in range(SESSIONS):
+        session, lead = history(rng, number)
+        start = NOW + timedelta(minutes=rng.randrange(10_000))
+        for stream_id, events in ((f"session-s{number:02d}", session),
+                                  (f"lead-l{number:02d}", lead)):  # fmt: skip
+            envelopes = stamped(events, stream_id, start)
+            state, writes = projection.fold({}, parsed(envelopes))
+            position = Position(len(envelopes), state)
+            snapshots.commit(projection.name, 1, stream_id, 0, position, writes)
+
+
+@pytest.fixture
+def inbox(backend: Backend) -> Iterator[SnapshotStore]:
+    snapshots = open_snapshots(backend)
+    project(snapshots, seed=7)
+    yield snapshots
+    snapshots.close()
+
+
+def no_names(from_hash: str) -> str | None:
+    return None
+
+
+def walked(snapshots: SnapshotStore, filters: dict[str, Any], limit: int, **how: Any) -> list[str]:
+    found: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = reading.list_sessions(snapshots, no_names, filters, limit, cursor, **how)
+        assert len(page.items) <= limit
+        found += [item.session_id for item in page.items]
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+def whole(snapshots: SnapshotStore) -> list[dict[str, Any]]:
+    return snapshots.query("sessions", limit=200).documents
+
+
+def at(doc: dict[str, Any], field: str) -> float:
+    return datetime.fromisoformat(doc[field]).timestamp()
+
+
+def waiting_order(doc: dict[str, Any]) -> tuple[int, float, str]:
+    """The spec of `waiting`: those waiting, the longest first; then the open ones, then
+    the closed ones, the latest active first."""
+    if doc["waiting_since"] is not None:
+        return 0, at(doc, "waiting_since"), doc["id"]
+    latest = at(doc, "last_message_at" if doc["last_message_at"] else "started_at")
+    return (2 if doc["closed"] else 1), -latest, doc["id"]
+
+
+def matches(doc: dict[str, Any], filters: dict[str, Any], assignee: AssigneeFilter) -> bool:
+    if any(doc.get(field) != value for field, value in filters.items() if value is not None):
+        return False
+    if assignee is AssigneeFilter.MINE:
+        return bool(doc["human_assignee"] == "ana")
+    return assignee is not AssigneeFilter.UNASSIGNED or doc["human_assignee"] is None
+
+
+def expected(
+    docs: list[dict[str, Any]], filters: dict[str, Any], sort: SessionSort, assignee: AssigneeFilter
+) -> list[str]:
+    kept = [doc for doc in docs if matches(doc, filters, assignee)]
+    if sort is SessionSort.LATEST:
+        kept.sort(key=lambda doc: (doc["updated_at"], doc["id"]), reverse=True)
+    elif sort is SessionSort.WAITING:
+        kept.sort(key=waiting_order)
+    else:
+        kept.sort(key=lambda doc: (not doc["ready_for_human"], *waiting_order(doc)))
+    return [doc["id"] for doc in kept]
+
+
+FILTERS: list[dict[str, Any]] = [
+    {},
+    {"closed": False},
+    {"closed": True},
+    {"ready_for_human": True},
+    {"mode": "HUMAN_TAKEOVER", "closed": False},
+    {"lead_status": "READY_FOR_HUMAN"},
+]
+
+
+@pytest.mark.parametrize("sort", list(SessionSort))
+@pytest.mark.parametrize("assignee", list(AssigneeFilter))
+def test_every_filter_and_sort_pages_through_exactly_the_matching_sessions(
+    inbox: SnapshotStore, sort: SessionSort, assignee: AssigneeFilter
+) -> None:
+    docs = whole(inbox)
+    assert len(docs) == SESSIONS
+    assert any(doc["waiting_since"] for doc in docs)
+    assert any(doc["closed"] for doc in docs)
+    for filters in FILTERS:
+        want = expected(docs, filters, sort, assignee)
+        for limit in (1, 4, 50):
+            got = walked(inbox, filters, limit, sort=sort, assignee=assignee, operator="ana")
+            assert got == want, (filters, limit)
+
+
+def test_a_cursor_of_another_sort_is_refused(inbox: SnapshotStore) -> None:
+    latest = reading.list_sessions(inbox, no_names, {}, 1, None)
+    priority = reading.list_sessions(inbox, no_names, {}, 1, None, sort=SessionSort.PRIORITY)
+    assert latest.next_cursor is not None
+    assert priority.next_cursor is not None
+
+    for cursor, sort in [(latest.next_cursor, SessionSort.PRIORITY),
+                         (priority.next_cursor, SessionSort.WAITING),
+                         (priority.next_cursor, SessionSort.LATEST),
+                         ('{"phase": 7, "after": null}', SessionSort.PRIORITY),
+                         ('{"phase": true, "after": null}', SessionSort.PRIORITY),
+                         ('{"phase": 0, "after": 3}', SessionSort.PRIORITY)]:  # fmt: skip
+        with pytest.raises(InvalidCursor):
+            reading.list_sessions(inbox, no_names, {}, 1, cursor, sort=sort)
+
+
+class Recording:
+    """A snapshot store that notes the shape of every query: (collection, equality
+    fields, order field, descending)."""
+
+    def __init__(self, snapshots: SnapshotStore) -> None:
+        self._snapshots = snapshots
+        self.shapes: set[tuple[str, frozenset[str], str, bool]] = set()
+
+    def query(self, collection: str, where: Sequence[Where] = (), order_by: str = "id",
+              descending: bool = False, **rest: Any) -> Page:  # fmt: skip
+        equal = frozenset(w.field for w in where if w.op == "==")
+        self.shapes.add((collection, equal, order_by, descending))
+        return self._snapshots.query(collection, where, order_by, descending, **rest)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._snapshots, name)
+
+
+def test_firestore_indexes_json_serves_every_inbox_query(inbox: SnapshotStore) -> None:
+    """Firestore needs a composite index per equality filter and order (it merges them
+    for several equalities); the emulator does not enforce them, so this does."""
+    recording = Recording(inbox)
+    store = cast(SnapshotStore, recording)
+    for sort in SessionSort:
+        for assignee in AssigneeFilter:
+            for filters in [*FILTERS, {"state": "ACTIVE", "mode": "LLM_ACTIVE"}]:
+                walked(store, filters, 5, sort=sort, assignee=assignee, operator="ana")
+    declared = json.loads((Path(__file__).parents[2] / "firestore.indexes.json").read_text())
+    indexes = {
+        (index["collectionGroup"], tuple((f["fieldPath"], f["order"]) for f in index["fields"]))
+        for index in declared["indexes"]
+    }
+    for collection, equal, order_by, descending in recording.shapes:
+        direction = "DESCENDING" if descending else "ASCENDING"
+        for field in equal:
+            needed = ((f"f.{field}", "ASCENDING"), (f"f.{order_by}", direction))
+            assert (collection, needed) in indexes, (collection, field, order_by, direction)
+    assert len(recording.shapes) > 10
