@@ -63,16 +63,16 @@ def _fold_session(state: Document, events: Sequence[Recorded]) -> tuple[Document
     session: SessionState | None = None
     control: SessionControl | None = None
     extra: dict[str, Any] = {}
-    last_ref: str | None = None
+    memo: dict[str, Any] = {}
     if state:
         session = SessionState.model_validate(state["session"])
         control = SessionControl.model_validate(state["control"])
         extra = dict(state["extra"])
-        last_ref = state.get("last_ref")
+        memo = state.get("inbox", {})
     for recorded in events:
         event, at = recorded.event, recorded.envelope.occurred_at
         if session is not None:
-            inbox, last_ref = inbox_changes(session, event, at, last_ref)
+            inbox, memo = inbox_changes(session, event, at, memo)
             session = session.model_copy(update=inbox)
         if isinstance(event, SessionStarted):
             session_id = recorded.envelope.stream_id.removeprefix("session-")
@@ -105,7 +105,7 @@ def _fold_session(state: Document, events: Sequence[Recorded]) -> tuple[Document
         # the control's updated_at: when it last changed (None before a change)
         Put(CONTROLS, session.session_id, new_state["control"]),
     ]
-    return {**new_state, "last_ref": last_ref}, writes
+    return {**new_state, "inbox": memo}, writes
 
 
 def _evolved(

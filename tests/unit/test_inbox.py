@@ -18,7 +18,9 @@ from contracts.events import (
     MessageReceived,
     MessageRevoked,
     OutboundClaimed,
+    OutboundFailed,
     OutboundKind,
+    OutboundSent,
     SessionClosed,
     SessionStarted,
 )
@@ -92,32 +94,60 @@ def session_after(batches: Sequence[Sequence[EventEnvelope]]) -> dict[str, Any]:
     return document
 
 
-def reference(kinds: Sequence[str]) -> tuple[datetime | None, int]:
+def reference(kinds: Sequence[str], failed: set[int]) -> tuple[datetime | None, int]:
     """The spec: after a close nobody waits; else the customer's messages (texts and
     media, not reactions or notices) after the last message a person sent (operator or
-    Business app) are unanswered, and the customer waits since the first of them."""
+    Business app; not an operator's that failed) are unanswered, and the customer waits
+    since the first of them."""
     if "close" in kinds:
         return None, 0
-    answers = [i for i, kind in enumerate(kinds) if kind in ("human", "echo")]
+    answers = [i for i, kind in enumerate(kinds)
+               if kind == "echo" or (kind == "human" and i not in failed)]  # fmt: skip
     after = answers[-1] + 1 if answers else 0
     # event i of `kinds` is version i + 2 of the stream (version 1: SessionStarted)
     unanswered = [i for i in range(after, len(kinds)) if kinds[i] in ("text", "image")]
     return (at(unanswered[0] + 2) if unanswered else None), len(unanswered)
 
 
-@given(st.lists(st.sampled_from(sorted(STEPS)), max_size=25), st.data())
+@st.composite
+def conversations(draw: st.DrawFn) -> tuple[list[str], list[Event]]:
+    """Steps and their events; some operator answers get an outcome (sent or failed)
+    some time after them, others never."""
+    kinds = draw(st.lists(st.sampled_from(sorted(STEPS)), max_size=25))
+    events = [STEPS[kind](n) for n, kind in enumerate(kinds)]
+    claims = [e for e in events if isinstance(e, OutboundClaimed) and e.by is not None]
+    for n, claim in enumerate(claims):
+        if not draw(st.booleans()):
+            continue
+        where = draw(st.integers(events.index(claim) + 1, len(events)))
+        outcome: Event
+        if draw(st.booleans()):
+            outcome = OutboundFailed(outbound_id=claim.outbound_id, error_code=131047,
+                                     reason="janela de 24 h fechada")  # fmt: skip
+        else:
+            outcome = OutboundSent(outbound_id=claim.outbound_id, wa_message_ref=ref(10_000 + n))
+        kinds.insert(where, "outcome")
+        events.insert(where, outcome)
+    return kinds, events
+
+
+@given(conversations(), st.data())
 def test_waiting_since_and_unread_count_follow_the_reference(
-    kinds: list[str], data: st.DataObject
+    conversation: tuple[list[str], list[Event]], data: st.DataObject
 ) -> None:
-    events = envelopes([STEPS[kind](n) for n, kind in enumerate(kinds)])
+    kinds, steps = conversation
+    events = envelopes(steps)
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(events) - 1)), max_size=4)))
-    batches = [
-        events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True) if events[a:b]
-    ]
+    bounds = zip([0, *cuts], [*cuts, len(events)], strict=True)
+    batches = [events[a:b] for a, b in bounds if events[a:b]]
 
     whole, split = session_after([events]), session_after(batches)
 
-    waiting, unread = reference(kinds)
+    gone = {e.outbound_id for e in steps if isinstance(e, OutboundFailed)}
+    failed = {
+        i for i, e in enumerate(steps) if isinstance(e, OutboundClaimed) and e.outbound_id in gone
+    }
+    waiting, unread = reference(kinds, failed)
     expected = None if waiting is None else waiting.isoformat().replace("+00:00", "Z")
     assert (whole["waiting_since"], whole["unread_count"]) == (expected, unread)
     assert {k: v for k, v in split.items() if k != "updated_at"} == {
