@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +26,7 @@ from contracts.events import (
     SessionStarted,
 )
 from contracts.ports.snapshots import InvalidCursor, Page, Position, SnapshotStore, Where
+from contracts.snapshots.session import OPEN_END
 from contracts.vocabulary import HandoffReason, LeadStatus, Priority, SessionMode
 from ingress import reading
 from projections.projection import parsed
@@ -229,3 +232,42 @@ def test_firestore_indexes_json_serves_every_inbox_query(inbox: SnapshotStore) -
             needed = ((f"f.{field}", "ASCENDING"), (f"f.{order_by}", direction))
             assert (collection, needed) in indexes, (collection, field, order_by, direction)
     assert len(recording.shapes) > 10
+
+
+@pytest.mark.parametrize(
+    ("where", "descending"),
+    [
+        ([Where("human_assignee", "==", "ana")], False),
+        ([Where("human_assignee", "==", None)], False),
+        ([Where("ready_for_human", "==", True), Where("wait_rank", "<", OPEN_END)], False),
+        ([Where("mode", "==", "LLM_ACTIVE"), Where("ready_for_human", "==", False)], False),
+        ([Where("closed", "==", False)], True),
+    ],
+    ids=["mine", "unassigned", "ready and open", "two equalities", "open, latest"],
+)
+def test_sqlite_walks_an_equality_and_an_order_on_one_index_without_sorting(
+    tmp_path: Path, where: list[Where], descending: bool
+) -> None:
+    """The inbox's pages cost their size on the embedded back end too: the equality
+    filter's field and the order field share an index (as a Firestore composite index),
+    so SQLite neither sorts the equality's matches nor reads past the page."""
+    from adapters.sqlite.snapshots import _segments
+
+    snapshots = open_snapshots(Backend("sqlite", sqlite_path=str(tmp_path / "plan.db")))
+    order_by = "updated_at" if descending else "wait_rank"
+    try:
+        project(snapshots, seed=3)
+        snapshots.query("sessions", where, order_by=order_by, descending=descending)
+        page = snapshots.query("sessions", where, order_by=order_by, descending=descending,
+                               limit=1)  # fmt: skip
+        after = None if page.cursor is None else json.loads(page.cursor)["after"]
+        with closing(sqlite3.connect(tmp_path / "plan.db")) as connection:
+            for first in (None, after):
+                for sql, params in _segments(where, order_by, descending, first):
+                    plan = connection.execute(
+                        f"EXPLAIN QUERY PLAN {sql}", ["sessions", "sessions", *params, 2]
+                    ).fetchall()
+                    steps = " / ".join(str(row[-1]) for row in plan)
+                    assert "TEMP B-TREE" not in steps, steps
+    finally:
+        snapshots.close()
