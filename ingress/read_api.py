@@ -82,19 +82,26 @@ def get_sessions(
     sort: Annotated[SessionSort, Query(description="the order (docs/operations.md)")] = (
         SessionSort.LATEST
     ),
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="words of the name")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionSummary]:
     """Sessions, most recently changed first unless `sort` says otherwise (`waiting`:
     the longest waiting for a human first; `priority`: ready for a human first); filter
     by control mode, state, open or closed, lead status, waiting for a human, or who
-    holds it. A cursor belongs to its query: same filters and sort."""
+    holds it; `q` keeps the customers whose display name has those words (or words
+    starting with them), in one page. A cursor belongs to its query: same filters and
+    sort."""
     filters = {"mode": mode, "state": state, "lead_status": lead_status,
                "ready_for_human": ready_for_human, "closed": closed}  # fmt: skip
+    contacts = None if q is None else reading.contacts_matching(services.vault, q)
     return _answer(
         services,
         lambda s: reading.list_sessions(s, _names(services), filters, limit, cursor, sort=sort,
-                                        assignee=assignee, operator=operator.name),
+                                        assignee=assignee, operator=operator.name,
+                                        contacts=contacts),
     )  # fmt: skip
 
 

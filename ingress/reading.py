@@ -62,6 +62,8 @@ def _named(item: M, names: Names) -> M:
     return item.model_copy(update={"display_name": name}) if name else item
 
 
+SEARCH_CONTACTS = 30
+"""Contacts a search looks at: the first of those whose name matches."""
 AUDIT_LIMIT = 500
 """Lead events shown with a lead; a longer history pages through `lead_events`."""
 
@@ -88,10 +90,12 @@ def list_sessions(
     sort: SessionSort = SessionSort.LATEST,
     assignee: AssigneeFilter = AssigneeFilter.ALL,
     operator: str | None = None,
+    contacts: Sequence[str] | None = None,
 ) -> Page[SessionSummary]:
     """One page of sessions: `filters` are equalities on the session document (None:
-    any); `assignee` MINE needs `operator`. Every filter and sort is a store query on
-    the document's own fields (`projections/inbox.py`), one page read at a time."""
+    any); `assignee` MINE needs `operator`; `contacts` (from `contacts_matching`)
+    keeps the sessions of those contacts only, in one page. Every filter and sort is a
+    store query on the document's own fields (`projections/inbox.py`)."""
     where = [Where(field, "==", value) for field, value in filters.items() if value is not None]
     if assignee is AssigneeFilter.MINE:
         if operator is None:
@@ -99,7 +103,12 @@ def list_sessions(
         where.append(Where("human_assignee", "==", operator))
     elif assignee is AssigneeFilter.UNASSIGNED:
         where.append(Where("human_assignee", "==", None))
-    documents, next_cursor = _sessions_page(snapshots, where, sort, limit, cursor)
+    if contacts is not None:
+        if cursor is not None:
+            raise InvalidCursor("a search answers in one page: it takes no cursor")
+        documents, next_cursor = _searched(snapshots, where, sort, limit, contacts), None
+    else:
+        documents, next_cursor = _sessions_page(snapshots, where, sort, limit, cursor)
     page = SnapshotPage(documents, next_cursor)
     items = [_named(item, names) for item in _items(SessionSummary, page, "state")]
     return Page[SessionSummary](items=items, next_cursor=page.cursor)
@@ -120,6 +129,37 @@ def _sessions_page(
         return page.documents, page.cursor
     ready_first = [[*by_rank, Where("ready_for_human", "==", ready)] for ready in (True, False)]
     return _chained(snapshots, ready_first, limit, cursor)
+
+
+def contacts_matching(vault: Vault, text: str) -> list[str]:
+    """The contacts whose display name matches a search (the vault's blind index)."""
+    return vault.contacts_named(text, SEARCH_CONTACTS)
+
+
+def _searched(
+    snapshots: SnapshotStore,
+    where: list[Where],
+    sort: SessionSort,
+    limit: int,
+    contacts: Sequence[str],
+) -> list[dict[str, Any]]:
+    """The first `limit` sessions of `contacts` in the order of `sort`: one query per
+    contact (a contact has few sessions), merged."""
+    latest = sort is SessionSort.LATEST
+    ranged = where if latest else _closed_as_rank_range(where)
+    order_by = "updated_at" if latest else "wait_rank"
+    found: list[dict[str, Any]] = []
+    for from_hash in contacts[:SEARCH_CONTACTS]:
+        page = snapshots.query("sessions", [Where("from_hash", "==", from_hash), *ranged],
+                               order_by=order_by, descending=latest, limit=limit)  # fmt: skip
+        found += page.documents
+    if latest:
+        found.sort(key=lambda doc: (doc["updated_at"], doc["id"]), reverse=True)
+    else:
+        ready_first = sort is SessionSort.PRIORITY
+        found.sort(key=lambda doc: (ready_first and not doc.get("ready_for_human"),
+                                    doc["wait_rank"], doc["id"]))  # fmt: skip
+    return found[:limit]
 
 
 def _closed_as_rank_range(where: list[Where]) -> list[Where]:

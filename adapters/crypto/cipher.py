@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from adapters.crypto import sealing
+from adapters.crypto.blind_index import MAX_WORDS, index_terms, name_token, words
 from adapters.crypto.hashing import check_hash_key, contact_hash, message_ref
 from adapters.crypto.keyring import Ciphertext, Keyring
 from contracts.ports.vault import ContactIdentity, SealBroken
@@ -42,6 +43,14 @@ class VaultCipher:
 
     def message_ref(self, wa_message_id: str) -> str:
         return message_ref(self._hash_key, wa_message_id)
+
+    def name_tokens(self, name: str | None) -> frozenset[str]:
+        """The blind index of a display name (`blind_index.py`)."""
+        return frozenset(name_token(self._hash_key, term) for term in index_terms(name))
+
+    def search_tokens(self, text: str) -> list[str]:
+        """One token per word of a search, in order."""
+        return [name_token(self._hash_key, word) for word in words(text)[:MAX_WORDS]]
 
     def encrypt_identity(self, from_hash: str, identity: ContactIdentity) -> Ciphertext:
         plaintext = identity.model_dump_json(exclude_none=True).encode("utf-8")

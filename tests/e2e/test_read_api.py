@@ -225,6 +225,8 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("/api/sessions", {"sort": "oldest"}),
     ("/api/sessions", {"assignee": "bob"}),
     ("/api/sessions", {"closed": "perhaps"}),
+    ("/api/sessions", {"q": ""}),
+    ("/api/sessions", {"q": "a" * 101}),
     ("/api/leads", {"status": "NOPE"}),
     ("/api/leads", {"limit": -1}),
     ("/api/sessions/{session}/messages", {"limit": 0}),
@@ -319,6 +321,21 @@ def test_the_inbox_sorts_by_waiting_and_priority_and_filters_by_holder(
     assert set(ids(items)) == {getattr(held, name) for name in expected}
     assert items == sorted(items, key=lambda item: inbox_order(params, item))
     assert all(item["waiting_since"] is not None for item in items)
+
+
+def test_a_search_by_name_finds_the_customers_so_named(held: Held) -> None:
+    """Every customer here is "Ana Lima" in their WhatsApp profile."""
+    everyone = {held.qualifying, held.handed_off, held.taken_over}
+
+    assert set(ids(held.world.read("/api/sessions", q="Ana")["items"])) == everyone
+    assert set(ids(held.world.read("/api/sessions", q="lim ANA")["items"])) == everyone
+    mine = held.world.read("/api/sessions", q="lima", assignee="mine", sort="waiting")
+    assert (ids(mine["items"]), mine["next_cursor"]) == ([held.taken_over], None)
+    assert held.world.read("/api/sessions", q="Beatriz")["items"] == []
+    assert held.world.read("/api/sessions", q="—")["items"] == []
+    paged = held.world.get("/api/sessions", q="ana", cursor=held.world.read(
+        "/api/sessions", limit=1)["next_cursor"])  # fmt: skip
+    assert paged.status_code == 400
 
 
 def when(text: str) -> datetime:

@@ -26,6 +26,7 @@ from contracts.events import (
     SessionStarted,
 )
 from contracts.ports.snapshots import InvalidCursor, Page, Position, SnapshotStore, Where
+from contracts.ports.vault import ContactIdentity, Vault
 from contracts.snapshots.session import OPEN_END
 from contracts.vocabulary import HandoffReason, LeadStatus, Priority, SessionMode
 from ingress import reading
@@ -40,12 +41,14 @@ SESSIONS = 14
 OPERATORS = ("ana", "bruno")
 
 
-def history(rng: random.Random, number: int) -> tuple[list[Event], list[Event]]:
+def history(
+    rng: random.Random, number: int, from_hash: str = FROM_HASH
+) -> tuple[list[Event], list[Event]]:
     """A session's events and its lead's."""
     session_id = f"s{number:02d}"
     kinds = rng.choices(["text", "image", "reaction", "bot", "warning", "human", "echo"], k=5)
     events: list[Event] = [
-        SessionStarted(lead_id=f"l{number:02d}", from_hash=FROM_HASH, business_number_id="1")
+        SessionStarted(lead_id=f"l{number:02d}", from_hash=from_hash, business_number_id="1")
     ]
     events += [STEPS[kind](number * 100 + n) for n, kind in enumerate(kinds)]
     holder = rng.choice([None, *OPERATORS])
@@ -54,7 +57,7 @@ def history(rng: random.Random, number: int) -> tuple[list[Event], list[Event]]:
                                      reason="assumido", version=1, by=holder))  # fmt: skip
     if rng.random() < 0.25:
         events.append(CLOSED)
-    lead: list[Event] = [LeadOpened(from_hash=FROM_HASH, session_id=session_id)]
+    lead: list[Event] = [LeadOpened(from_hash=from_hash, session_id=session_id)]
     if rng.random() < 0.4:
         lead += [
             LeadStatusChanged(status=LeadStatus.READY_FOR_HUMAN, previous_status=LeadStatus.OPEN,
@@ -76,11 +79,12 @@ def stamped(events: list[Event], stream_id: str, start: datetime) -> list[EventE
     ]
 
 
-def project(snapshots: SnapshotStore, seed: int) -> None:
+def project(snapshots: SnapshotStore, seed: int, contacts: Sequence[str] = (FROM_HASH,)) -> None:
+    """`SESSIONS` sessions, of `contacts` in turn."""
     rng = random.Random(seed)
     projection = SessionsProjection()
     for number in range(SESSIONS):
-        session, lead = history(rng, number)
+        session, lead = history(rng, number, contacts[number % len(contacts)])
         start = NOW + timedelta(minutes=rng.randrange(10_000))
         for stream_id, events in ((f"session-s{number:02d}", session),
                                   (f"lead-l{number:02d}", lead)):  # fmt: skip
@@ -221,6 +225,10 @@ def test_firestore_indexes_json_serves_every_inbox_query(inbox: SnapshotStore) -
         for assignee in AssigneeFilter:
             for filters in [*FILTERS, {"state": "ACTIVE", "mode": "LLM_ACTIVE"}]:
                 walked(store, filters, 5, sort=sort, assignee=assignee, operator="ana")
+                how: dict[str, Any] = {"sort": sort, "assignee": assignee, "operator": "ana"}
+                reading.list_sessions(
+                    store, no_names, filters, 5, None, contacts=[FROM_HASH], **how
+                )
     declared = json.loads((Path(__file__).parents[2] / "firestore.indexes.json").read_text())
     indexes = {
         (index["collectionGroup"], tuple((f["fieldPath"], f["order"]) for f in index["fields"]))
@@ -271,3 +279,53 @@ def test_sqlite_walks_an_equality_and_an_order_on_one_index_without_sorting(
                     assert "TEMP B-TREE" not in steps, steps
     finally:
         snapshots.close()
+
+
+NAMES = ["Maria Souza", "Márcio Lima", "Ana Maria Prado", "João Pedro", "Beatriz"]
+
+
+@pytest.fixture
+def named(backend: Backend, vault: Vault) -> Iterator[tuple[SnapshotStore, Vault, list[str]]]:
+    """Sessions of five named customers (several sessions each), and the vault."""
+    contacts = [vault.remember(ContactIdentity(e164=f"+551199999000{n}", profile_name=name))
+                for n, name in enumerate(NAMES)]  # fmt: skip
+    snapshots = open_snapshots(backend)
+    project(snapshots, seed=11, contacts=contacts)
+    yield snapshots, vault, contacts
+    snapshots.close()
+
+
+@pytest.mark.parametrize("sort", list(SessionSort))
+def test_a_search_finds_the_sessions_of_the_customers_so_named(
+    named: tuple[SnapshotStore, Vault, list[str]], sort: SessionSort
+) -> None:
+    snapshots, vault, contacts = named
+    docs = whole(snapshots)
+
+    for text, who in [("maria", [0, 2]), ("mar", [0, 1, 2]), ("MARCIO", [1]),
+                      ("maria prado", [2]), ("pedro", [3]), ("zé", [])]:  # fmt: skip
+        hashes = {contacts[n] for n in who}
+        for filters in ({}, {"closed": False}):
+            found = reading.contacts_matching(vault, text)
+            page = reading.list_sessions(snapshots, no_names, filters, 50, None, sort=sort,
+                                         contacts=found)  # fmt: skip
+            of_them = [doc for doc in docs if doc["from_hash"] in hashes]
+            assert [item.session_id for item in page.items] == expected(
+                of_them, filters, sort, AssigneeFilter.ALL
+            ), text
+            assert page.next_cursor is None
+    first = reading.list_sessions(snapshots, no_names, {}, 2, None, sort=sort,
+                                  contacts=reading.contacts_matching(vault, "mar"))  # fmt: skip
+    assert len(first.items) == 2
+
+
+def test_a_forgotten_customer_is_found_by_no_search(
+    named: tuple[SnapshotStore, Vault, list[str]],
+) -> None:
+    snapshots, vault, contacts = named
+
+    vault.forget(contacts[0])
+
+    found = reading.contacts_matching(vault, "maria")
+    page = reading.list_sessions(snapshots, no_names, {}, 50, None, contacts=found)
+    assert {item.from_hash for item in page.items} == {contacts[2]}
