@@ -57,6 +57,17 @@ class SessionSort(StrEnum):
     `waiting`."""
 
 
+class InboxCounts(Frozen):
+    """What the inbox's header shows: open sessions only."""
+
+    ready_for_human: int
+    """Handed off to a human (lead READY_FOR_HUMAN) and not yet taken over."""
+    mine: int
+    """Held by the operator asking."""
+    waiting_unassigned: int
+    """Held by nobody, with a customer waiting for a human's answer (`waiting_since`)."""
+
+
 class AssigneeFilter(StrEnum):
     MINE = "mine"
     """Held by the operator asking (`human_assignee` is them)."""

@@ -13,6 +13,7 @@ from contracts.api import (
     AssigneeFilter,
     AuditEntry,
     DeadLetterView,
+    InboxCounts,
     LeadDetail,
     LeadView,
     MetricsReport,
@@ -103,6 +104,13 @@ def get_sessions(
                                         assignee=assignee, operator=operator.name,
                                         contacts=contacts),
     )  # fmt: skip
+
+
+@router.get("/inbox", responses=_AUTH)
+def get_inbox(operator: CurrentOperator, services: Services) -> InboxCounts:
+    """The inbox's header: open sessions handed off to a human, held by you, and held
+    by nobody with a customer waiting for a human."""
+    return _answer(services, lambda s: reading.inbox_counts(s, operator.name))
 
 
 @router.get("/sessions/{session_id}", responses={**_AUTH, **_NOT_FOUND})

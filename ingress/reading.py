@@ -15,6 +15,7 @@ from contracts.api import (
     AssigneeFilter,
     AuditEntry,
     DeadLetterView,
+    InboxCounts,
     LeadDetail,
     LeadView,
     MetricsReport,
@@ -27,7 +28,7 @@ from contracts.ports.snapshots import InvalidCursor, SnapshotStore, Where
 from contracts.ports.snapshots import Page as SnapshotPage
 from contracts.ports.vault import SealBroken, Vault
 from contracts.snapshots.messages import MessageLogEntry
-from contracts.snapshots.session import OPEN_END, SessionControl
+from contracts.snapshots.session import OPEN_END, WAITING_END, SessionControl
 from contracts.snapshots.system import SystemControl
 from contracts.topics import SUBSCRIPTIONS
 from domain.metrics_report import report
@@ -129,6 +130,22 @@ def _sessions_page(
         return page.documents, page.cursor
     ready_first = [[*by_rank, Where("ready_for_human", "==", ready)] for ready in (True, False)]
     return _chained(snapshots, ready_first, limit, cursor)
+
+
+def inbox_counts(snapshots: SnapshotStore, operator: str) -> InboxCounts:
+    """Three counts, each one store count over an index (the matches' cost, not the
+    inbox's)."""
+    is_open = Where("wait_rank", "<", OPEN_END)
+    waiting = Where("wait_rank", "<", WAITING_END)
+    return InboxCounts(
+        ready_for_human=snapshots.count(
+            "sessions", [Where("ready_for_human", "==", True), is_open]
+        ),
+        mine=snapshots.count("sessions", [Where("human_assignee", "==", operator), is_open]),
+        waiting_unassigned=snapshots.count(
+            "sessions", [Where("human_assignee", "==", None), waiting]
+        ),
+    )
 
 
 def contacts_matching(vault: Vault, text: str) -> list[str]:

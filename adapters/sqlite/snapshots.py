@@ -49,6 +49,7 @@ from adapters.snapshot_rules import (
     CHANGED_AT,
     check_changes,
     check_count,
+    check_counting,
     check_doc_id,
     check_document,
     check_name,
@@ -248,6 +249,19 @@ class SqliteSnapshotStore:
         documents = [_document(doc_id, data) for doc_id, data in rows[:limit]]
         more = len(rows) > limit
         return Page(documents, encode_cursor(order_by, documents[-1]) if more else None)
+
+    def count(self, collection: str, where: Sequence[Where] = ()) -> int:
+        """Counts the entries of the index a query ordered by the range's field would
+        walk: the cost of the matches, not of the collection."""
+        ranged = check_counting(where)
+        projection = self._projection(collection)
+        wanted = {(w.field,) for w in where} | ({(ranged,)} - {("id",)})
+        self._index(wanted | ({pair} if (pair := _pair(where, ranged)) else set()))
+        [(sql, params)] = _segments(where, ranged, False, None)[:1]
+        counting = f"SELECT count(*) FROM ({sql})"
+        with self._readers.connection() as reader:
+            (found,) = reader.execute(counting, [collection, projection, *params, -1]).fetchone()
+        return int(found)
 
     def changes(
         self,

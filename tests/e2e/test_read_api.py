@@ -68,6 +68,7 @@ WRONG_TOKEN = "sb_not-a-token"
 
 READ_ROUTES = [
     "/api/sessions",
+    "/api/inbox",
     "/api/sessions/{session}",
     "/api/sessions/{session}/messages",
     "/api/sessions/{session}/audit",
@@ -336,6 +337,16 @@ def test_a_search_by_name_finds_the_customers_so_named(held: Held) -> None:
     paged = held.world.get("/api/sessions", q="ana", cursor=held.world.read(
         "/api/sessions", limit=1)["next_cursor"])  # fmt: skip
     assert paged.status_code == 400
+
+
+def test_the_inbox_header_counts_handoffs_mine_and_those_waiting_for_nobody(
+    held: Held,
+) -> None:
+    """ana holds the taken-over session; the handed-off one waits for a human to take
+    it; it and the qualifying one are held by nobody while their customers wait."""
+    assert held.world.read("/api/inbox") == {
+        "ready_for_human": 1, "mine": 1, "waiting_unassigned": 2,
+    }  # fmt: skip
 
 
 def when(text: str) -> datetime:
