@@ -92,18 +92,19 @@ def get_sessions(
     """Sessions, most recently changed first unless `sort` says otherwise (`waiting`:
     the longest waiting for a human first; `priority`: ready for a human first); filter
     by control mode, state, open or closed, lead status, waiting for a human, or who
-    holds it; `q` keeps the customers whose display name has those words (or words
-    starting with them), in one page. A cursor belongs to its query: same filters and
-    sort."""
+    holds it; `q` keeps the customers whose display name, or the values collected for
+    their lead, have those words (or words starting with them), in one page. A cursor
+    belongs to its query: same filters and sort."""
     filters = {"mode": mode, "state": state, "lead_status": lead_status,
                "ready_for_human": ready_for_human, "closed": closed}  # fmt: skip
-    contacts = None if q is None else reading.contacts_matching(services.vault, q)
-    return _answer(
-        services,
-        lambda s: reading.list_sessions(s, _names(services), filters, limit, cursor, sort=sort,
-                                        assignee=assignee, operator=operator.name,
-                                        contacts=contacts),
-    )  # fmt: skip
+
+    def answer(snapshots: SnapshotStore) -> Page[SessionSummary]:
+        contacts = None if q is None else reading.contacts_matching(services.vault, snapshots, q)
+        return reading.list_sessions(snapshots, _names(services), filters, limit, cursor,
+                                     sort=sort, assignee=assignee, operator=operator.name,
+                                     contacts=contacts)  # fmt: skip
+
+    return _answer(services, answer)
 
 
 @router.get("/inbox", responses=_AUTH)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from contracts import strict_json
+from contracts import search_terms, strict_json
 from contracts.api import (
     AssigneeFilter,
     AuditEntry,
@@ -148,9 +148,28 @@ def inbox_counts(snapshots: SnapshotStore, operator: str) -> InboxCounts:
     )
 
 
-def contacts_matching(vault: Vault, text: str) -> list[str]:
-    """The contacts whose display name matches a search (the vault's blind index)."""
-    return vault.contacts_named(text, SEARCH_CONTACTS)
+def contacts_matching(vault: Vault, snapshots: SnapshotStore, text: str) -> list[str]:
+    """The contacts a search finds: by display name (the vault's blind index), or by
+    the values collected for their lead (`lead_terms`); every word must match in one
+    of the two."""
+    named = vault.contacts_named(text, SEARCH_CONTACTS)
+    found = list(dict.fromkeys([*named, *_collected_matching(snapshots, text)]))
+    return found[:SEARCH_CONTACTS]
+
+
+def _collected_matching(snapshots: SnapshotStore, text: str) -> list[str]:
+    """The leads the first word's term names, kept when every other word's names them
+    too: one query, then a read per candidate and word."""
+    terms = search_terms.words(text)
+    if not terms:
+        return []
+    first = [Where("term", "==", terms[0])]
+    candidates = snapshots.query("lead_terms", first, limit=SEARCH_CONTACTS * 2).documents
+    return [
+        doc["from_hash"]
+        for doc in candidates
+        if all(snapshots.get("lead_terms", f"{t}:{doc['lead_id']}") for t in terms[1:])
+    ]
 
 
 def _searched(

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from adapters.crypto import sealing
-from adapters.crypto.blind_index import MAX_WORDS, index_terms, name_token, words
+from adapters.crypto.blind_index import name_token
 from adapters.crypto.hashing import check_hash_key, contact_hash, message_ref
 from adapters.crypto.keyring import Ciphertext, Keyring
 from contracts.ports.vault import ContactIdentity, SealBroken
+from contracts.search_terms import index_terms, words
 
 _LABEL = b"switchboard/contact:"
 _FROM_HASH = re.compile(r"[0-9a-f]{64}")
@@ -50,7 +51,7 @@ class VaultCipher:
 
     def search_tokens(self, text: str) -> list[str]:
         """One token per word of a search, in order."""
-        return [name_token(self._hash_key, word) for word in words(text)[:MAX_WORDS]]
+        return [name_token(self._hash_key, word) for word in words(text)]
 
     def encrypt_identity(self, from_hash: str, identity: ContactIdentity) -> Ciphertext:
         plaintext = identity.model_dump_json(exclude_none=True).encode("utf-8")

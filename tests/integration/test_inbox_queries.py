@@ -20,6 +20,7 @@ from contracts.api import AssigneeFilter, SessionSort
 from contracts.envelope import Event, EventEnvelope
 from contracts.events import (
     ControlChanged,
+    LeadFieldCollected,
     LeadMarkedReadyForHuman,
     LeadOpened,
     LeadStatusChanged,
@@ -28,8 +29,16 @@ from contracts.events import (
 from contracts.ports.snapshots import InvalidCursor, Page, Position, SnapshotStore, Where
 from contracts.ports.vault import ContactIdentity, Vault
 from contracts.snapshots.session import OPEN_END
-from contracts.vocabulary import HandoffReason, LeadStatus, Priority, SessionMode
+from contracts.vocabulary import (
+    FieldSource,
+    HandoffReason,
+    LeadField,
+    LeadStatus,
+    Priority,
+    SessionMode,
+)
 from ingress import reading
+from projections.lead_terms import LeadTermsProjection
 from projections.projection import parsed
 from projections.sessions import SessionsProjection
 from tests.backends import Backend
@@ -38,6 +47,7 @@ from tests.unit.event_examples import FROM_HASH, NOW, record
 from tests.unit.test_inbox import CLOSED, STEPS
 
 SESSIONS = 14
+CITIES = ["São Paulo", "Campinas", "Paulínia"]
 OPERATORS = ("ana", "bruno")
 
 
@@ -57,7 +67,12 @@ def history(
                                      reason="assumido", version=1, by=holder))  # fmt: skip
     if rng.random() < 0.25:
         events.append(CLOSED)
-    lead: list[Event] = [LeadOpened(from_hash=from_hash, session_id=session_id)]
+    lead: list[Event] = [
+        LeadOpened(from_hash=from_hash, session_id=session_id),
+        LeadFieldCollected(field=LeadField.CITY, value=CITIES[number % len(CITIES)],
+                           source=FieldSource.USER, inferred=False, confidence=1.0,
+                           evidence_message_ref=f"{number:064x}"),
+    ]  # fmt: skip
     if rng.random() < 0.4:
         lead += [
             LeadStatusChanged(status=LeadStatus.READY_FOR_HUMAN, previous_status=LeadStatus.OPEN,
@@ -80,11 +95,16 @@ def stamped(events: list[Event], stream_id: str, start: datetime) -> list[EventE
 
 
 def project(snapshots: SnapshotStore, seed: int, contacts: Sequence[str] = (FROM_HASH,)) -> None:
-    """`SESSIONS` sessions, of `contacts` in turn."""
+    """`SESSIONS` sessions, of `contacts` in turn, each with a lead of its own."""
     rng = random.Random(seed)
     projection = SessionsProjection()
     for number in range(SESSIONS):
         session, lead = history(rng, number, contacts[number % len(contacts)])
+        envelopes = stamped(lead, f"lead-l{number:02d}", NOW)
+        terms = LeadTermsProjection()
+        state, writes = terms.fold({}, parsed(envelopes))
+        snapshots.commit(terms.name, 1, f"lead-l{number:02d}", 0,
+                         Position(len(envelopes), state), writes)  # fmt: skip
         start = NOW + timedelta(minutes=rng.randrange(10_000))
         for stream_id, events in ((f"session-s{number:02d}", session),
                                   (f"lead-l{number:02d}", lead)):  # fmt: skip
@@ -326,7 +346,7 @@ def test_a_search_finds_the_sessions_of_the_customers_so_named(
                       ("maria prado", [2]), ("pedro", [3]), ("zé", [])]:  # fmt: skip
         hashes = {contacts[n] for n in who}
         for filters in ({}, {"closed": False}):
-            found = reading.contacts_matching(vault, text)
+            found = reading.contacts_matching(vault, snapshots, text)
             page = reading.list_sessions(snapshots, no_names, filters, 50, None, sort=sort,
                                          contacts=found)  # fmt: skip
             of_them = [doc for doc in docs if doc["from_hash"] in hashes]
@@ -334,8 +354,8 @@ def test_a_search_finds_the_sessions_of_the_customers_so_named(
                 of_them, filters, sort, AssigneeFilter.ALL
             ), text
             assert page.next_cursor is None
-    first = reading.list_sessions(snapshots, no_names, {}, 2, None, sort=sort,
-                                  contacts=reading.contacts_matching(vault, "mar"))  # fmt: skip
+    mar = reading.contacts_matching(vault, snapshots, "mar")
+    first = reading.list_sessions(snapshots, no_names, {}, 2, None, sort=sort, contacts=mar)
     assert len(first.items) == 2
 
 
@@ -346,6 +366,25 @@ def test_a_forgotten_customer_is_found_by_no_search(
 
     vault.forget(contacts[0])
 
-    found = reading.contacts_matching(vault, "maria")
+    found = reading.contacts_matching(vault, snapshots, "maria")
     page = reading.list_sessions(snapshots, no_names, {}, 50, None, contacts=found)
     assert {item.from_hash for item in page.items} == {contacts[2]}
+
+
+def test_a_search_finds_the_customers_by_the_values_collected_for_their_lead(
+    named: tuple[SnapshotStore, Vault, list[str]],
+) -> None:
+    """Session n's lead has city CITIES[n % 3] and is of contact n % 5; a word may match
+    the name or the city."""
+    snapshots, vault, contacts = named
+
+    def of(cities: set[int], names: frozenset[int] = frozenset()) -> set[str]:
+        leads = {n for n in range(SESSIONS) if n % len(CITIES) in cities}
+        return {contacts[n % len(contacts)] for n in leads} | {contacts[n] for n in names}
+
+    for text, expected in [("paulo", of({0})), ("paul", of({0, 2})), ("CAMPINAS", of({1})),
+                           ("sao paulo", of({0})), ("ana", of(set(), frozenset({2}))),
+                           ("campinas paulo", set()), ("recife", set())]:  # fmt: skip
+        found = reading.contacts_matching(vault, snapshots, text)
+        page = reading.list_sessions(snapshots, no_names, {}, 50, None, contacts=found)
+        assert {item.from_hash for item in page.items} == expected, text
