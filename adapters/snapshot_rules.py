@@ -106,6 +106,17 @@ def check_query(where: Sequence[Where], order_by: str, limit: int) -> None:
             raise ValueError(f"cannot compare with {w.value}")
 
 
+def check_counting(where: Sequence[Where]) -> str:
+    """What `count` can answer (what a query ordered by its range field can); returns
+    that field, or "id" when there is no range."""
+    ranged = {w.field for w in where if w.op in RANGE_OPS}
+    if len(ranged) > 1:
+        raise ValueError(f"ranges on one field at most, not on {sorted(ranged)}")
+    field = next(iter(ranged), "id")
+    check_query(where, field, 1)
+    return field
+
+
 def encode_cursor(order_by: str, last: Document) -> str:
     after = [last["id"]] if order_by == "id" else [last[order_by], last["id"]]
     return dumps({"order_by": order_by, "after": after})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel
@@ -36,9 +37,43 @@ class SessionSummary(SessionState):
     last_draft_failure: str | None = None
     """Why the bot's last draft failed, until a draft succeeds."""
     updated_at: AwareDatetime
+    closed: bool = False
+    """CLOSED or EXPIRED."""
     display_name: str | None = None
     """The customer's WhatsApp profile name (else username), opened from the vault for
     this answer; never stored in a snapshot."""
+
+
+class SessionSort(StrEnum):
+    """The order of `GET /api/sessions`."""
+
+    LATEST = "latest"
+    """Most recently changed first (`updated_at`)."""
+    WAITING = "waiting"
+    """The longest waiting for a human first (`waiting_since`), then the sessions nobody
+    waits in, the most recently active first (`last_message_at`)."""
+    PRIORITY = "priority"
+    """The sessions ready for a human first, then the others; each part in the order of
+    `waiting`."""
+
+
+class InboxCounts(Frozen):
+    """What the inbox's header shows: open sessions only."""
+
+    ready_for_human: int
+    """Handed off to a human (lead READY_FOR_HUMAN) and not yet taken over."""
+    mine: int
+    """Held by the operator asking."""
+    waiting_unassigned: int
+    """Held by nobody, with a customer waiting for a human's answer (`waiting_since`)."""
+
+
+class AssigneeFilter(StrEnum):
+    MINE = "mine"
+    """Held by the operator asking (`human_assignee` is them)."""
+    UNASSIGNED = "unassigned"
+    """Held by nobody (`human_assignee` is null: the bot's, or paused)."""
+    ALL = "all"
 
 
 class LeadView(Lead):

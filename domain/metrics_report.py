@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from contracts.api import DayMetrics, Distribution, Metrics, MetricsReport
 from contracts.ports.snapshots import Document
@@ -87,18 +87,43 @@ def summarize(facts: Sequence[Document], days: Sequence[Document]) -> Metrics:
     )
 
 
+MAX_FILLED_DAYS = 400
+"""A range longer than this is not filled with empty days beyond the days that have
+data (`from=0001-01-01` must not answer three million days)."""
+
+
 def report(
     facts: Sequence[Document], days: Sequence[Document], start: str | None, end: str | None
 ) -> MetricsReport:
-    """Per day (each day with anything in it) and over the whole period."""
+    """Per day and over the whole period. `days` holds every day of the period, with
+    nothing in it or not, so that a chart has no gaps: from `start` (else the first day
+    with data) to `end` (else the last), unless that is more than `MAX_FILLED_DAYS`,
+    when it spans only the days with data."""
     by_day: dict[str, tuple[list[Document], list[Document]]] = {}
     for fact in facts:
         if "day" in fact:
             by_day.setdefault(fact["day"], ([], []))[0].append(fact)
     for day in days:
         by_day.setdefault(day["day"], ([], []))[1].append(day)
+    for empty in calendar(sorted(by_day), start, end):
+        by_day.setdefault(empty, ([], []))
     per_day = [
         DayMetrics(day=day, **summarize(*by_day[day]).model_dump()) for day in sorted(by_day)
     ]
     dated = [fact for fact in facts if "day" in fact]
     return MetricsReport(start=start, end=end, overall=summarize(dated, days), days=per_day)
+
+
+def calendar(with_data: Sequence[str], start: str | None, end: str | None) -> list[str]:
+    """Every day (ISO dates) a report of `start`..`end` shows, given the days that have
+    data (sorted)."""
+    first = start or (with_data[0] if with_data else None)
+    last = end or (with_data[-1] if with_data else None)
+    if first is None or last is None or first > last:
+        return list(with_data)
+    lo, hi = date.fromisoformat(first), date.fromisoformat(last)
+    if (hi - lo).days >= MAX_FILLED_DAYS:
+        if not with_data:
+            return []
+        lo, hi = date.fromisoformat(with_data[0]), date.fromisoformat(with_data[-1])
+    return [(lo + timedelta(days=n)).isoformat() for n in range((hi - lo).days + 1)]

@@ -10,13 +10,16 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from contracts.api import (
+    AssigneeFilter,
     AuditEntry,
     DeadLetterView,
+    InboxCounts,
     LeadDetail,
     LeadView,
     MetricsReport,
     Page,
     SessionDetail,
+    SessionSort,
     SessionSummary,
 )
 from contracts.ports.snapshots import InvalidCursor, SnapshotStore
@@ -73,16 +76,42 @@ def get_sessions(
     state: SessionStatus | None = None,
     lead_status: LeadStatus | None = None,
     ready_for_human: bool | None = None,
+    closed: Annotated[bool | None, Query(description="CLOSED or EXPIRED (true), or open")] = None,
+    assignee: Annotated[
+        AssigneeFilter, Query(description="held by you, by nobody, or anyone")
+    ] = AssigneeFilter.ALL,
+    sort: Annotated[SessionSort, Query(description="the order (docs/operations.md)")] = (
+        SessionSort.LATEST
+    ),
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="words of the name")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionSummary]:
-    """Sessions, most recently changed first; filter by control mode, state, lead
-    status, or waiting for a human."""
+    """Sessions, most recently changed first unless `sort` says otherwise (`waiting`:
+    the longest waiting for a human first; `priority`: ready for a human first); filter
+    by control mode, state, open or closed, lead status, waiting for a human, or who
+    holds it; `q` keeps the customers whose display name, or the values collected for
+    their lead, have those words (or words starting with them), in one page. A cursor
+    belongs to its query: same filters and sort."""
     filters = {"mode": mode, "state": state, "lead_status": lead_status,
-               "ready_for_human": ready_for_human}  # fmt: skip
-    return _answer(
-        services, lambda s: reading.list_sessions(s, _names(services), filters, limit, cursor)
-    )
+               "ready_for_human": ready_for_human, "closed": closed}  # fmt: skip
+
+    def answer(snapshots: SnapshotStore) -> Page[SessionSummary]:
+        contacts = None if q is None else reading.contacts_matching(services.vault, snapshots, q)
+        return reading.list_sessions(snapshots, _names(services), filters, limit, cursor,
+                                     sort=sort, assignee=assignee, operator=operator.name,
+                                     contacts=contacts)  # fmt: skip
+
+    return _answer(services, answer)
+
+
+@router.get("/inbox", responses=_AUTH)
+def get_inbox(operator: CurrentOperator, services: Services) -> InboxCounts:
+    """The inbox's header: open sessions handed off to a human, held by you, and held
+    by nobody with a customer waiting for a human."""
+    return _answer(services, lambda s: reading.inbox_counts(s, operator.name))
 
 
 @router.get("/sessions/{session_id}", responses={**_AUTH, **_NOT_FOUND})

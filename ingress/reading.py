@@ -10,6 +10,7 @@ import structlog
 from pydantic import BaseModel
 
 from contracts.api import (
+    AssigneeFilter,
     AuditEntry,
     DeadLetterView,
     LeadDetail,
@@ -17,6 +18,7 @@ from contracts.api import (
     MetricsReport,
     Page,
     SessionDetail,
+    SessionSort,
     SessionSummary,
 )
 from contracts.ports.snapshots import Page as SnapshotPage
@@ -29,6 +31,9 @@ from contracts.topics import SUBSCRIPTIONS
 from domain.metrics_report import report
 from ingress.errors import NotFound
 from ingress.services import IngressServices
+from ingress.session_list import contacts_matching as contacts_matching
+from ingress.session_list import holder_filter, session_documents
+from ingress.session_list import inbox_counts as inbox_counts
 
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger(__name__)
@@ -80,11 +85,20 @@ def list_sessions(
     filters: dict[str, Any],
     limit: int,
     cursor: str | None,
+    *,
+    sort: SessionSort = SessionSort.LATEST,
+    assignee: AssigneeFilter = AssigneeFilter.ALL,
+    operator: str | None = None,
+    contacts: Sequence[str] | None = None,
 ) -> Page[SessionSummary]:
+    """One page of sessions: `filters` are equalities on the session document (None:
+    any); `assignee` MINE needs `operator`; `contacts` (from `contacts_matching`)
+    keeps the sessions of those contacts only, in one page. Every filter and sort is a
+    store query on the document's own fields (`projections/inbox.py`)."""
     where = [Where(field, "==", value) for field, value in filters.items() if value is not None]
-    page = snapshots.query(
-        "sessions", where, order_by="updated_at", descending=True, limit=limit, cursor=cursor
-    )
+    where += holder_filter(assignee, operator)
+    documents, next_cursor = session_documents(snapshots, where, sort, limit, cursor, contacts)
+    page = SnapshotPage(documents, next_cursor)
     items = [_named(item, names) for item in _items(SessionSummary, page, "state")]
     return Page[SessionSummary](items=items, next_cursor=page.cursor)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections.audit import AuditProjection
 from projections.commands import CommandsProjection
 from projections.dead_letters import DeadLettersProjection
+from projections.lead_terms import LeadTermsProjection
 from projections.leads import LeadsProjection
 from projections.messages import MessagesProjection
 from projections.metrics import MetricsProjection
@@ -16,6 +17,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     SessionsProjection(),
     MessagesProjection(),
     LeadsProjection(),
+    LeadTermsProjection(),
     AuditProjection(),
     CommandsProjection(),
     SystemProjection(),

@@ -35,6 +35,7 @@ from contracts.ports.snapshots import Document, Put, Write
 from contracts.snapshots.session import SessionControl, SessionState
 from contracts.streams import StreamKind, stream_kind
 from contracts.vocabulary import CUSTOMER_WINDOW, LeadStatus, SessionStatus
+from projections.inbox import inbox_changes, sort_keys
 from projections.projection import Recorded, changed_at
 
 SESSIONS = "sessions"
@@ -61,12 +62,17 @@ def _fold_session(state: Document, events: Sequence[Recorded]) -> tuple[Document
     session: SessionState | None = None
     control: SessionControl | None = None
     extra: dict[str, Any] = {}
+    memo: dict[str, Any] = {}
     if state:
         session = SessionState.model_validate(state["session"])
         control = SessionControl.model_validate(state["control"])
         extra = dict(state["extra"])
+        memo = state.get("inbox", {})
     for recorded in events:
         event, at = recorded.event, recorded.envelope.occurred_at
+        if session is not None:
+            inbox, memo = inbox_changes(session, event, at, memo)
+            session = session.model_copy(update=inbox)
         if isinstance(event, SessionStarted):
             session_id = recorded.envelope.stream_id.removeprefix("session-")
             session = SessionState(
@@ -87,6 +93,7 @@ def _fold_session(state: Document, events: Sequence[Recorded]) -> tuple[Document
     document = {
         **new_state["session"],
         **extra,
+        **sort_keys(session),
         "mode": control.mode.value,
         "human_assignee": control.human_assignee,
         "control_version": control.version,
@@ -97,7 +104,7 @@ def _fold_session(state: Document, events: Sequence[Recorded]) -> tuple[Document
         # the control's updated_at: when it last changed (None before a change)
         Put(CONTROLS, session.session_id, new_state["control"]),
     ]
-    return new_state, writes
+    return {**new_state, "inbox": memo}, writes
 
 
 def _evolved(

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from adapters.crypto import sealing
+from adapters.crypto.blind_index import name_token
 from adapters.crypto.hashing import check_hash_key, contact_hash, message_ref
 from adapters.crypto.keyring import Ciphertext, Keyring
 from contracts.ports.vault import ContactIdentity, SealBroken
+from contracts.search_terms import index_terms, words
 
 _LABEL = b"switchboard/contact:"
 _FROM_HASH = re.compile(r"[0-9a-f]{64}")
@@ -42,6 +44,14 @@ class VaultCipher:
 
     def message_ref(self, wa_message_id: str) -> str:
         return message_ref(self._hash_key, wa_message_id)
+
+    def name_tokens(self, name: str | None) -> frozenset[str]:
+        """The blind index of a display name (`blind_index.py`)."""
+        return frozenset(name_token(self._hash_key, term) for term in index_terms(name))
+
+    def search_tokens(self, text: str) -> list[str]:
+        """One token per word of a search, in order."""
+        return [name_token(self._hash_key, word) for word in words(text)]
 
     def encrypt_identity(self, from_hash: str, identity: ContactIdentity) -> Ciphertext:
         plaintext = identity.model_dump_json(exclude_none=True).encode("utf-8")

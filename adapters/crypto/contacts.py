@@ -39,6 +39,11 @@ class Change:
     """Alias hashes to point at `from_hash` (new, or naming another contact)."""
     drop: tuple[str, ...]
     """Alias hashes of replaced addresses: they stop naming `from_hash`."""
+    names: frozenset[str] = frozenset()
+    """Name tokens (`blind_index.py`) to point at `from_hash`: its display name's, when
+    the entry is written and the name is new or changed."""
+    unnamed: frozenset[str] = frozenset()
+    """Name tokens of the name it had, which stop naming it."""
 
     @property
     def nothing(self) -> bool:
@@ -129,6 +134,9 @@ class ContactBook:
                 if before is not None and before != after
             ]
         )
+        before = self._cipher.name_tokens(old.display_name if old else None)
+        after = self._cipher.name_tokens(merged.display_name)
+        renamed = stored is None or before != after
         return Change(
             from_hash=from_hash,
             identity=merged,
@@ -136,6 +144,8 @@ class ContactBook:
             existed=ciphertext is not None,
             point=point,
             drop=tuple(self._cipher.contact_hash(alias) for alias in replaced),
+            names=after if renamed and not unchanged else frozenset(),
+            unnamed=before - after if renamed and not unchanged else frozenset(),
         )
 
     def _open(self, from_hash: str) -> Opened | None:

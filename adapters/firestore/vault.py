@@ -1,5 +1,8 @@
 """The `Vault` on Firestore: `{prefix}contacts/{from_hash}` holds one sealed identity,
-`{prefix}contact_aliases/{alias_hash}` the contact a number's or BSUID's hash names.
+`{prefix}contact_aliases/{alias_hash}` the contact a number's or BSUID's hash names,
+`{prefix}contact_names/{token}:{from_hash}` the blind index of display names
+(`adapters/crypto/blind_index.py`): one document per token and contact, so a token's
+contacts are one range of names, in `from_hash` order, with no composite index.
 
 Forgetting deletes the document. Firestore keeps no readable copy of a deleted
 document, except in backups and point-in-time recovery, which expire on their own
@@ -48,6 +51,7 @@ class FirestoreVault:
         self._client = client
         self._contacts = client.collection(f"{collection_prefix}contacts")
         self._aliases = client.collection(f"{collection_prefix}contact_aliases")
+        self._names = client.collection(f"{collection_prefix}contact_names")
 
     def contact_hash(self, identity: str) -> str:
         return self._cipher.contact_hash(identity)
@@ -66,6 +70,28 @@ class FirestoreVault:
 
     def contact_of(self, seen: ContactIdentity) -> str | None:
         return self._book(None).find(seen)
+
+    def contacts_named(self, text: str, limit: int) -> list[str]:
+        """The first token's contacts, read in pages, kept when every other token names
+        them too."""
+        tokens = self._cipher.search_tokens(text)
+        found: list[str] = []
+        last: DocumentSnapshot[Any] | None = None
+        while tokens and len(found) < limit:
+            query: Any = self._names.where(filter=FieldFilter("token", "==", tokens[0]))
+            query = query.order_by("__name__").limit(_PAGE)
+            if last is not None:
+                query = query.start_after(last)
+            page: list[DocumentSnapshot[Any]] = retrying(partial(_listed, query))
+            if not page:
+                break
+            candidates = [str(snapshot.get("from_hash")) for snapshot in page]
+            found += [h for h in candidates if all(self._named(t, h) for t in tokens[1:])]
+            last = page[-1]
+        return found[:limit]
+
+    def _named(self, token: str, from_hash: str) -> bool:
+        return bool(retrying(self._names.document(f"{token}:{from_hash}").get).exists)
 
     def change_number(self, from_hash: str, e164: str) -> bool:
         check_from_hash(from_hash)
@@ -87,9 +113,10 @@ class FirestoreVault:
         """Aliases first: a forget cut short leaves the entry, and running it again
         finishes it."""
         ref = self._contacts.document(check_from_hash(from_hash))
-        naming = self._aliases.where(filter=FieldFilter("from_hash", "==", from_hash))
-        for alias in retrying(lambda: list(naming.stream())):
-            retrying(alias.reference.delete)
+        for collection in (self._aliases, self._names):
+            naming = collection.where(filter=FieldFilter("from_hash", "==", from_hash))
+            for alias in retrying(partial(_listed, naming)):
+                retrying(alias.reference.delete)
         try:
             retrying(partial(ref.delete, option=self._client.write_option(exists=True)))
         except NotFound:
@@ -186,6 +213,11 @@ class FirestoreVault:
                 self._aliases.document(alias_hash),
                 {"from_hash": change.from_hash, "updated_at": datetime.now(UTC)},
             )
+        for token in change.unnamed:
+            transaction.delete(self._names.document(f"{token}:{change.from_hash}"))
+        for token in change.names:
+            transaction.set(self._names.document(f"{token}:{change.from_hash}"),
+                            {"token": token, "from_hash": change.from_hash})  # fmt: skip
 
     def _page(self, after: DocumentReference | None) -> list[DocumentSnapshot[Any]]:
         query = self._contacts.order_by("__name__").limit(_PAGE)
@@ -205,6 +237,10 @@ class FirestoreVault:
 
         swapped: bool = retrying(lambda: swap(self._client.transaction()))
         return swapped
+
+
+def _listed(query: Any) -> list[DocumentSnapshot[Any]]:
+    return list(query.stream())
 
 
 def _read(ref: DocumentReference) -> Ciphertext | None:

@@ -1,5 +1,6 @@
 """The embedded `Vault`: `contacts` (one sealed identity per contact) and
-`contact_aliases` (hash of a number or BSUID → the contact) in the back end's SQLite file.
+`contact_aliases` (hash of a number or BSUID → the contact) and `contact_names` (the blind
+index of display names: `adapters/crypto/blind_index.py`) in the back end's SQLite file.
 
 Forgetting must leave nothing behind in the file. A plain DELETE only marks the row's
 bytes free; they stay in the page, and in the write-ahead log, until overwritten. So
@@ -49,6 +50,13 @@ CREATE TABLE IF NOT EXISTS contact_aliases (
     from_hash  TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS contact_aliases_by_contact ON contact_aliases (from_hash);
+
+CREATE TABLE IF NOT EXISTS contact_names (
+    token     TEXT NOT NULL,
+    from_hash TEXT NOT NULL,
+    PRIMARY KEY (token, from_hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS contact_names_by_contact ON contact_names (from_hash);
 """
 
 _PAGE = 500
@@ -90,6 +98,17 @@ class SqliteVault:
         with self._readers.connection() as reader:
             return _book(self._cipher, reader).find(seen)
 
+    def contacts_named(self, text: str, limit: int) -> list[str]:
+        tokens = self._cipher.search_tokens(text)
+        if not tokens:
+            return []
+        marks = " INTERSECT ".join(
+            ["SELECT from_hash FROM contact_names WHERE token = ?"] * len(tokens)
+        )
+        with self._readers.connection() as reader:
+            rows = reader.execute(f"{marks} ORDER BY from_hash LIMIT ?", (*tokens, limit))
+            return [str(from_hash) for (from_hash,) in rows]
+
     def change_number(self, from_hash: str, e164: str) -> bool:
         check_from_hash(from_hash)
         with self._lock:
@@ -117,6 +136,7 @@ class SqliteVault:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.execute("DELETE FROM contact_aliases WHERE from_hash = ?", (from_hash,))
+                connection.execute("DELETE FROM contact_names WHERE from_hash = ?", (from_hash,))
                 deleted = connection.execute(
                     "DELETE FROM contacts WHERE from_hash = ?", (from_hash,)
                 ).rowcount
@@ -289,6 +309,14 @@ def _apply(change: Change, connection: sqlite3.Connection) -> None:
             "ON CONFLICT (alias_hash) DO UPDATE SET from_hash = excluded.from_hash",
             (alias_hash, change.from_hash),
         )
+    connection.executemany(
+        "DELETE FROM contact_names WHERE token = ? AND from_hash = ?",
+        [(token, change.from_hash) for token in change.unnamed],
+    )
+    connection.executemany(
+        "INSERT INTO contact_names (token, from_hash) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(token, change.from_hash) for token in change.names],
+    )
 
 
 def _now() -> str:

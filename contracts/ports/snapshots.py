@@ -185,6 +185,11 @@ class SnapshotStore(Protocol):
         `order_by` then id, one page at a time. Raises `InvalidCursor`."""
         ...
 
+    def count(self, collection: str, where: Sequence[Where] = ()) -> int:
+        """How many documents match every `where` (ranges on one field at most, as a
+        query ordered by it allows), without reading them."""
+        ...
+
     def changes(
         self,
         collection: str,

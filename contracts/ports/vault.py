@@ -115,6 +115,14 @@ class Vault(Protocol):
         contact the vault does not know."""
         ...
 
+    def contacts_named(self, text: str, limit: int) -> list[str]:
+        """The contacts (`from_hash`, in order) whose display name has every word of
+        `text`, each whole or as the start of a word of the name (three letters or
+        more), ignoring case and accents; at most `limit`. Names are indexed blind
+        (keyed hashes of their words), kept while the contact is remembered, replaced
+        when the name changes, erased by `forget`."""
+        ...
+
     def change_number(self, from_hash: str, e164: str) -> bool:
         """The contact changed their number (WhatsApp's `user_changed_number`): the new
         number replaces the old one in the entry and names the contact from now on; the

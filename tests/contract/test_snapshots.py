@@ -437,37 +437,37 @@ def typed(snapshots: SnapshotStore) -> SnapshotStore:
     return snapshots
 
 
-@pytest.mark.parametrize(
-    ("where", "order_by", "expected"),
-    [
-        pytest.param([("n", "==", 3)], "id", ["c"], id="int-eq-not-string-or-bool"),
-        pytest.param([("n", "==", 1)], "id", ["a", "j"], id="int-eq-matches-float"),
-        pytest.param([("n", "==", 2.5)], "id", ["b"], id="float-eq"),
-        pytest.param([("n", ">=", 2.5)], "n", ["b", "c"], id="number-ge"),
-        pytest.param([("n", ">", 1)], "n", ["b", "c"], id="number-gt"),
-        pytest.param([("n", ">", 2.5)], "n", ["c"], id="number-gt-float"),
-        pytest.param([("n", "<", 3)], "n", ["k", "a", "j", "b"], id="number-lt"),
-        pytest.param([("n", "<=", 3)], "n", ["k", "a", "j", "b", "c"], id="number-le"),
-        pytest.param([("n", ">=", 0), ("n", "<", 3)], "n", ["a", "j", "b"], id="number-between"),
-        pytest.param([("s", "==", "x")], "id", ["a", "c"], id="str-eq"),
-        pytest.param([("s", ">=", "x")], "s", ["a", "c", "k", "f", "b", "j"], id="str-ge"),
-        pytest.param([("s", "<", "x")], "s", ["g", "d"], id="str-lt"),
-        pytest.param([("s", ">", "")], "s", ["d", "a", "c", "k", "f", "b", "j"], id="str-gt"),
-        pytest.param([("s", "<=", "x")], "s", ["g", "d", "a", "c"], id="str-le"),
-        pytest.param([("b", "==", True)], "id", ["a", "c"], id="bool-eq-not-int"),
-        pytest.param([("b", "==", False)], "id", ["b"], id="bool-eq-false"),
-        pytest.param([("b", ">", False)], "b", ["a", "c"], id="bool-gt"),
-        pytest.param([("b", "<=", True)], "b", ["b", "a", "c"], id="bool-le"),
-        pytest.param([("z", "==", None)], "id", ["a", "d"], id="null-eq-not-missing"),
-        pytest.param([("s", "==", None)], "id", ["e"], id="null-eq"),
-        pytest.param([("z", "==", 0)], "id", ["c"], id="zero-is-not-null-or-false"),
-        pytest.param([("s", "==", "x"), ("b", "==", True)], "id", ["a", "c"], id="two-eq"),
-        pytest.param([("s", "==", "x"), ("n", ">=", 2)], "n", ["c"], id="eq-and-range"),
-        pytest.param([("s", "==", "x")], "n", ["a", "c"], id="eq-order-other-field"),
-        pytest.param([("nested", "==", None)], "id", [], id="objects-are-not-matched"),
-        pytest.param([("missing", "==", None)], "id", [], id="missing-field"),
-    ],
-)
+FILTER_CASES = [
+    pytest.param([("n", "==", 3)], "id", ["c"], id="int-eq-not-string-or-bool"),
+    pytest.param([("n", "==", 1)], "id", ["a", "j"], id="int-eq-matches-float"),
+    pytest.param([("n", "==", 2.5)], "id", ["b"], id="float-eq"),
+    pytest.param([("n", ">=", 2.5)], "n", ["b", "c"], id="number-ge"),
+    pytest.param([("n", ">", 1)], "n", ["b", "c"], id="number-gt"),
+    pytest.param([("n", ">", 2.5)], "n", ["c"], id="number-gt-float"),
+    pytest.param([("n", "<", 3)], "n", ["k", "a", "j", "b"], id="number-lt"),
+    pytest.param([("n", "<=", 3)], "n", ["k", "a", "j", "b", "c"], id="number-le"),
+    pytest.param([("n", ">=", 0), ("n", "<", 3)], "n", ["a", "j", "b"], id="number-between"),
+    pytest.param([("s", "==", "x")], "id", ["a", "c"], id="str-eq"),
+    pytest.param([("s", ">=", "x")], "s", ["a", "c", "k", "f", "b", "j"], id="str-ge"),
+    pytest.param([("s", "<", "x")], "s", ["g", "d"], id="str-lt"),
+    pytest.param([("s", ">", "")], "s", ["d", "a", "c", "k", "f", "b", "j"], id="str-gt"),
+    pytest.param([("s", "<=", "x")], "s", ["g", "d", "a", "c"], id="str-le"),
+    pytest.param([("b", "==", True)], "id", ["a", "c"], id="bool-eq-not-int"),
+    pytest.param([("b", "==", False)], "id", ["b"], id="bool-eq-false"),
+    pytest.param([("b", ">", False)], "b", ["a", "c"], id="bool-gt"),
+    pytest.param([("b", "<=", True)], "b", ["b", "a", "c"], id="bool-le"),
+    pytest.param([("z", "==", None)], "id", ["a", "d"], id="null-eq-not-missing"),
+    pytest.param([("s", "==", None)], "id", ["e"], id="null-eq"),
+    pytest.param([("z", "==", 0)], "id", ["c"], id="zero-is-not-null-or-false"),
+    pytest.param([("s", "==", "x"), ("b", "==", True)], "id", ["a", "c"], id="two-eq"),
+    pytest.param([("s", "==", "x"), ("n", ">=", 2)], "n", ["c"], id="eq-and-range"),
+    pytest.param([("s", "==", "x")], "n", ["a", "c"], id="eq-order-other-field"),
+    pytest.param([("nested", "==", None)], "id", [], id="objects-are-not-matched"),
+    pytest.param([("missing", "==", None)], "id", [], id="missing-field"),
+]
+
+
+@pytest.mark.parametrize(("where", "order_by", "expected"), FILTER_CASES)
 def test_filters_match_values_of_their_own_type(
     typed: SnapshotStore, where: list[tuple[str, Op, Any]], order_by: str, expected: list[str]
 ) -> None:
@@ -478,6 +478,24 @@ def test_filters_match_values_of_their_own_type(
         assert ids(found) == expected
     reversed_ = everything(typed, "sessions", where=query, order_by=order_by, descending=True)
     assert ids(reversed_) == expected[::-1]
+
+
+@pytest.mark.parametrize(("where", "order_by", "expected"), FILTER_CASES)
+def test_count_counts_what_a_query_lists(
+    typed: SnapshotStore, where: list[tuple[str, Op, Any]], order_by: str, expected: list[str]
+) -> None:
+    query = [Where(field, op, value) for field, op, value in where]
+
+    assert typed.count("sessions", query) == len(expected)
+
+
+def test_count_counts_a_whole_collection_and_refuses_two_ranges(typed: SnapshotStore) -> None:
+    assert typed.count("sessions") == len(TYPED)
+    assert typed.count("leads") == 0
+    with pytest.raises(ValueError, match="one field"):
+        typed.count("sessions", [Where("n", ">", 1), Where("s", "<", "x")])
+    with pytest.raises(ValueError, match="unknown collection"):
+        typed.count("nope")
 
 
 def test_ordering_by_a_field_goes_null_bool_number_string_and_skips_the_rest(
@@ -642,8 +660,10 @@ def test_pages_cover_every_matching_document_once_in_order(
             if page.cursor is None:
                 break
             cursor = page.cursor
+        counted = store.count("sessions", query["where"])
 
     assert [doc_id for page in pages for doc_id in page] == expected_ids(documents, query)
+    assert counted == len(expected_ids(documents, {**query, "order_by": "id"}))
     assert all(len(page) == limit for page in pages[:-1])
     assert 1 <= len(pages[-1]) <= limit or pages == [[]]
 

@@ -557,6 +557,55 @@ def test_a_vault_entry_is_not_a_sealed_blob(backend: Backend, vault: Vault) -> N
         vault.unseal(blob)
 
 
+# -- searching by name -------------------------------------------------------------
+
+
+def test_a_contact_is_found_by_the_words_of_their_name(vault: Vault) -> None:
+    maria = vault.remember(ContactIdentity(e164=PHONE, profile_name="Maria José Souza"))
+    marcia = vault.remember(ContactIdentity(bsuid=BSUID, username="márcia_lima"))
+    other = vault.remember(ContactIdentity(e164=OTHER_PHONE, profile_name="Ana"))
+
+    assert vault.contacts_named("maria", 10) == [maria]
+    assert vault.contacts_named("JOSÉ souza", 10) == [maria]
+    assert vault.contacts_named("jose", 10) == [maria]  # accents and case do not matter
+    assert vault.contacts_named("Mar", 10) == sorted([maria, marcia])  # the start of a word
+    assert vault.contacts_named("mar lima", 10) == [marcia]  # every word
+    assert vault.contacts_named("ma", 10) == []  # a prefix of three letters or more
+    assert vault.contacts_named("ana", 10) == [other]
+    assert vault.contacts_named("mar", 1) == sorted([maria, marcia])[:1]
+    assert vault.contacts_named("", 10) == vault.contacts_named("—\x00", 10) == []
+
+
+def test_a_new_name_replaces_the_old_one_in_the_search(vault: Vault) -> None:
+    from_hash = vault.remember(ContactIdentity(e164=PHONE, profile_name="Bia Castro"))
+
+    vault.remember(ContactIdentity(e164=PHONE, profile_name="Beatriz Castro"))
+
+    assert vault.contacts_named("bia", 10) == []
+    assert vault.contacts_named("beatriz", 10) == vault.contacts_named("castro", 10) == [from_hash]
+
+
+def test_a_forgotten_contact_is_found_by_no_name(backend: Backend, vault: Vault) -> None:
+    from_hash = vault.remember(ContactIdentity(e164=PHONE, profile_name="Joana Prado"))
+    kept = vault.remember(ContactIdentity(e164=OTHER_PHONE, profile_name="Joana Reis"))
+
+    vault.forget(from_hash)
+
+    assert vault.contacts_named("joana", 10) == [kept]
+    assert vault.contacts_named("prado", 10) == []
+    assert from_hash.encode() not in stored(backend)
+
+
+def test_names_are_indexed_blind(backend: Backend, vault: Vault) -> None:
+    vault.remember(ContactIdentity(e164=PHONE, profile_name="Genoveva Albuquerque"))
+
+    everything = stored(backend).lower()
+
+    assert b"genoveva" not in everything
+    assert b"albuquerque" not in everything
+    assert b"albuq" not in everything
+
+
 # -- nothing in clear --------------------------------------------------------------
 
 

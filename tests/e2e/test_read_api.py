@@ -68,6 +68,7 @@ WRONG_TOKEN = "sb_not-a-token"
 
 READ_ROUTES = [
     "/api/sessions",
+    "/api/inbox",
     "/api/sessions/{session}",
     "/api/sessions/{session}/messages",
     "/api/sessions/{session}/audit",
@@ -222,6 +223,11 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("/api/sessions", {"limit": 0}),
     ("/api/sessions", {"limit": 201}),
     ("/api/sessions", {"cursor": "x" * 2001}),
+    ("/api/sessions", {"sort": "oldest"}),
+    ("/api/sessions", {"assignee": "bob"}),
+    ("/api/sessions", {"closed": "perhaps"}),
+    ("/api/sessions", {"q": ""}),
+    ("/api/sessions", {"q": "a" * 101}),
     ("/api/leads", {"status": "NOPE"}),
     ("/api/leads", {"limit": -1}),
     ("/api/sessions/{session}/messages", {"limit": 0}),
@@ -282,9 +288,90 @@ def test_filters_return_exactly_the_matching_sessions(
     assert ids(items) == [getattr(held, name) for name in expected]
 
 
+INBOX: list[tuple[dict[str, Any], set[str]]] = [
+    ({"sort": "waiting"}, {"qualifying", "handed_off", "taken_over"}),
+    ({"sort": "priority"}, {"handed_off", "qualifying", "taken_over"}),
+    ({"sort": "waiting", "assignee": "mine"}, {"taken_over"}),
+    ({"sort": "priority", "assignee": "unassigned"}, {"handed_off", "qualifying"}),
+    ({"assignee": "unassigned"}, {"qualifying", "handed_off"}),
+    ({"sort": "waiting", "closed": "false"}, {"qualifying", "handed_off", "taken_over"}),
+    ({"sort": "priority", "closed": "true"}, set()),
+    ({"closed": "false", "assignee": "all"}, {"qualifying", "handed_off", "taken_over"}),
+]
+
+
+def inbox_order(params: dict[str, Any], item: Json) -> tuple[Any, ...]:
+    """The spec of each sort, on the fields it promises (WhatsApp's times are whole
+    seconds, so customers who wrote in the same second tie, and the id decides)."""
+    sort = params.get("sort", "latest")
+    if sort == "latest":
+        return (-datetime.fromisoformat(item["updated_at"]).timestamp(),)
+    waited = datetime.fromisoformat(item["waiting_since"]).timestamp()
+    ready = not item["ready_for_human"] if sort == "priority" else False
+    return ready, waited, item["session_id"]
+
+
+@pytest.mark.parametrize(("params", "expected"), INBOX, ids=[query_id(p) for p, _ in INBOX])
+def test_the_inbox_sorts_by_waiting_and_priority_and_filters_by_holder(
+    held: Held, params: dict[str, str], expected: set[str]
+) -> None:
+    """Every customer was answered by the bot only (the operator who took one over sent
+    nothing): all three still wait for a human."""
+    items = held.world.read("/api/sessions", **params)["items"]
+
+    assert set(ids(items)) == {getattr(held, name) for name in expected}
+    assert items == sorted(items, key=lambda item: inbox_order(params, item))
+    assert all(item["waiting_since"] is not None for item in items)
+
+
+def test_a_search_by_name_finds_the_customers_so_named(held: Held) -> None:
+    """Every customer here is "Ana Lima" in their WhatsApp profile."""
+    everyone = {held.qualifying, held.handed_off, held.taken_over}
+
+    assert set(ids(held.world.read("/api/sessions", q="Ana")["items"])) == everyone
+    assert set(ids(held.world.read("/api/sessions", q="lim ANA")["items"])) == everyone
+    mine = held.world.read("/api/sessions", q="lima", assignee="mine", sort="waiting")
+    assert (ids(mine["items"]), mine["next_cursor"]) == ([held.taken_over], None)
+    assert held.world.read("/api/sessions", q="Beatriz")["items"] == []
+    assert held.world.read("/api/sessions", q="—")["items"] == []
+    paged = held.world.get("/api/sessions", q="ana", cursor=held.world.read(
+        "/api/sessions", limit=1)["next_cursor"])  # fmt: skip
+    assert paged.status_code == 400
+
+
+def test_the_inbox_header_counts_handoffs_mine_and_those_waiting_for_nobody(
+    held: Held,
+) -> None:
+    """ana holds the taken-over session; the handed-off one waits for a human to take
+    it; it and the qualifying one are held by nobody while their customers wait."""
+    assert held.world.read("/api/inbox") == {
+        "ready_for_human": 1, "mine": 1, "waiting_unassigned": 2,
+    }  # fmt: skip
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_a_session_says_since_when_its_customer_waits_and_what_they_wrote_last(
+    held: Held,
+) -> None:
+    handed_off = held.world.read(f"/api/sessions/{held.handed_off}")["session"]
+    qualifying = held.world.read(f"/api/sessions/{held.qualifying}")["session"]
+
+    assert handed_off["unread_count"] == 2  # "Olá", then asking for a person
+    assert handed_off["waiting_since"] is not None
+    assert when(handed_off["waiting_since"]) <= when(handed_off["last_inbound_at"])
+    assert handed_off["closed"] is False
+    assert qualifying["last_message_actor"] == "LLM"  # the bot answered the service named
+    assert qualifying["last_message_preview"]
+    assert when(qualifying["last_message_at"]) >= when(qualifying["last_inbound_at"])
+
+
 @pytest.mark.parametrize(
-    "params", [{}, {"state": "ACTIVE"}, {"ready_for_human": "false"}], ids=query_id
-)
+    "params", [{}, {"state": "ACTIVE"}, {"ready_for_human": "false"}, {"sort": "priority"},
+               {"sort": "waiting", "closed": "false"}], ids=query_id
+)  # fmt: skip
 def test_pages_of_one_walk_every_session_exactly_once(held: Held, params: dict[str, str]) -> None:
     whole = ids(held.world.read("/api/sessions", **params)["items"])
     walked: list[str] = []
@@ -433,6 +520,12 @@ def test_metrics_count_todays_conversations(held: Held) -> None:
     assert overall["reply_latency"]["count"] == 5
     assert sum(day["sessions"] for day in report["days"]) == 3
     assert sum(day["bot_replies"] for day in report["days"]) == 5
+    week = held.world.read("/api/metrics", **{"from": (today - timedelta(days=6)).isoformat(),
+                                              "to": today.isoformat()})  # fmt: skip
+    assert [day["day"] for day in week["days"]] == [
+        (today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)
+    ]
+    assert sum(day["first_response_bot"]["count"] for day in week["days"]) == 3
     assert held.world.read("/api/metrics")["overall"] == overall  # no range: everything
 
 
@@ -451,7 +544,9 @@ def test_metrics_outside_the_data_are_zeros(held: Held, start: int, end: int) ->
                                                 "to": last.isoformat()})  # fmt: skip
 
     overall = report["overall"]
-    assert report["days"] == []
+    every_day = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    assert [day["day"] for day in report["days"]] == every_day  # a chart has no gaps
+    assert all(day["sessions"] == day["inbound_messages"] == 0 for day in report["days"])
     assert (overall["sessions"], overall["inbound_messages"], overall["bot_replies"]) == (0, 0, 0)
     assert (overall["handoffs"], overall["takeovers"], overall["handoff_rate"]) == (0, 0, None)
     assert overall["intents"] == {}
