@@ -81,6 +81,19 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_opens_the_inbox(server: S
         assert "'unsafe-inline'" not in inbox.headers["content-security-policy"]
 
 
+def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(server: Server) -> None:
+    """uvicorn believes `X-Forwarded-Proto` from loopback only (`FORWARDED_ALLOW_IPS`)."""
+    token = server.operators.add("ana", Role.OPERATOR)
+    https = {"X-Forwarded-Proto": "https"}
+    with client(server) as http:
+        form = http.get("/console/sign-in", headers=https)
+        fields = {"csrf_token": field(form.text, "csrf_token"), "token": token}
+        answer = http.post("/console/sign-in", headers=https, data=fields)
+
+        cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE))
+        assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+
+
 def test_sign_in_without_its_form_token_is_refused(server: Server) -> None:
     token = server.operators.add("ana", Role.OPERATOR)
     with client(server) as http:

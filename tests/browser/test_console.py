@@ -1,0 +1,150 @@
+"""The operator console in a real browser (headless chromium) against a real
+`switchboard serve`: signing in, the cookie, CSRF, live updates, the conversation,
+signing out and revocation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+
+from ingress.console.sessions import COOKIE
+from ingress.live import REVALIDATE_S
+from tests.browser.conftest import Served
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+LIVE_S = 15_000
+"""Milliseconds a live change may take to show (the stream settles changes for 1 s)."""
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    opened = browser.new_context(viewport={"width": 1200, "height": 800})
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def sign_in(page: Page, served: Served, token: str) -> None:
+    page.goto(f"{served.base_url}/")
+    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+    page.get_by_label("Operator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console$"))
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+
+def test_sign_in_gives_a_strict_http_only_session_cookie(
+    page: Page, context: BrowserContext, served: Served
+) -> None:
+    sign_in(page, served, served.add_operator("ana"))
+
+    (cookie,) = [c for c in context.cookies() if c["name"] == COOKIE]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["secure"] is False  # plain http on loopback; https sets it
+    assert cookie["path"] == "/"
+    assert page.evaluate("document.cookie").find(COOKIE + "=") == -1
+    expect(page.get_by_text("Signed in as ana")).to_be_visible()
+
+
+def test_a_new_conversation_appears_live_and_its_messages_show(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("bia"))
+    rows = page.locator("tr.session")
+    before = rows.count()
+    page.wait_for_function("document.querySelector('[sse-connect]') !== null")
+    page.wait_for_timeout(1500)  # the stream is open and past its first read
+
+    served.customer_writes("+5511999990101", "Olá, quero um orçamento de software")
+
+    expect(rows).to_have_count(before + 1, timeout=LIVE_S)
+    page.screenshot(path=str(SCREENSHOTS / "console-inbox.png"), full_page=True)
+    rows.first.get_by_role("link").click()
+    log = page.locator("#log")
+    expect(log.locator(".message.in .body")).to_contain_text("quero um orçamento")
+    expect(log.locator(".message.in .who").first).to_have_text("Customer")
+    expect(log.locator(".message.out").first).to_be_visible(timeout=LIVE_S)  # the bot's reply
+    expect(page.locator("#control-mode")).to_contain_text("Bot")
+    page.screenshot(path=str(SCREENSHOTS / "console-conversation.png"), full_page=True)
+
+
+def test_a_state_change_without_the_csrf_token_is_refused(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("caio"))
+
+    refused = page.evaluate(
+        """() => fetch('/console/sign-out', {method: 'POST', body: 'x=1',
+             headers: {'content-type': 'application/x-www-form-urlencoded'}})
+             .then(r => r.status)"""
+    )
+
+    assert refused == 403
+    page.reload()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()  # still signed in
+
+
+def test_sign_out_ends_access(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("dora"))
+
+    page.get_by_role("button", name="Sign out").click()
+
+    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+    page.goto(f"{served.base_url}/console")
+    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+
+
+def test_a_revoked_operator_is_sent_to_sign_in_by_the_open_page(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("eva"))
+    page.wait_for_timeout(1000)
+
+    served.cli("operators", "revoke", "eva")
+
+    expect(page).to_have_url(
+        re.compile(r"/console/sign-in$"), timeout=int((REVALIDATE_S * 2 + 8) * 1000)
+    )
+    page.goto(f"{served.base_url}/console")
+    expect(page).to_have_url(re.compile(r"/console/sign-in$"))
+
+
+def test_the_token_never_appears_in_a_served_page_or_storage(page: Page, served: Served) -> None:
+    token = served.add_operator("fabi")
+    bodies: list[str] = []
+
+    def keep(response: Response) -> None:
+        kind = response.headers.get("content-type", "")
+        if kind.startswith(("text/html", "application/json", "text/plain")):
+            bodies.append(response.text())
+
+    page.on("response", keep)
+    sign_in(page, served, token)
+    served.customer_writes("+5511999990102", "Oi")
+    page.locator("tr.session a").first.click(timeout=LIVE_S)
+    page.wait_for_load_state("networkidle")
+
+    assert bodies
+    assert not [body for body in bodies if token in body]
+    assert token not in page.url
+    stored = page.evaluate(
+        "JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})"
+    )
+    assert token not in stored
+
+
+def test_the_pages_fit_a_phone_screen(browser: Browser, served: Served) -> None:
+    phone = browser.new_context(viewport={"width": 375, "height": 740})
+    page = phone.new_page()
+    served.customer_writes("+5511999990103", "Olá")
+    sign_in(page, served, served.add_operator("gabi"))
+    page.locator("tr.session a").first.click(timeout=LIVE_S)
+    expect(page.locator("#log .message").first).to_be_visible()
+
+    for url in (f"{served.base_url}/console", page.url):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, url
+    phone.close()
