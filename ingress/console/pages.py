@@ -161,4 +161,4 @@ def conversation_log(
 def conversation_panel(
     request: Request, session_id: EntityId, who: SignedInOperator, services: Services
 ) -> HTMLResponse:
-    return render(request, "_panel.html", _session_context(services, session_id))
+    return render(request, "_panel.html", {**_session_context(services, session_id), "who": who})

@@ -3,6 +3,7 @@ the filters they use, and the headers every page carries."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 from starlette.templating import Jinja2Templates
 
+from contracts.vocabulary import SessionOutcome
 from ingress.auth import services_of
 from ingress.console import presentation
 
@@ -37,7 +39,13 @@ templates.env.filters.update(
     short_hash=presentation.short_hash,
     words=presentation.words,
 )
-templates.env.globals.update(presentation=presentation)
+templates.env.globals.update(
+    presentation=presentation,
+    new_command_id=lambda: uuid.uuid4().hex,
+    outcomes=list(SessionOutcome),
+)
+"""`new_command_id` goes into each control's form, so that clicking twice sends one
+command (the intake is idempotent by `command_id`)."""
 
 
 def render(

@@ -148,3 +148,45 @@ def test_the_pages_fit_a_phone_screen(browser: Browser, served: Served) -> None:
         page.goto(url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, url
     phone.close()
+
+
+def open_conversation(page: Page, served: Served, phone: str, text: str) -> None:
+    served.customer_writes(phone, text)
+    page.goto(f"{served.base_url}/console")
+    page.locator("tr.session", has_text="Ana Lima").first.get_by_role("link").click(timeout=LIVE_S)
+    expect(page.locator("#log")).to_contain_text(text, timeout=LIVE_S)
+
+
+def test_take_over_note_and_stale_release_through_the_command_intake(
+    page: Page, browser: Browser, served: Served
+) -> None:
+    sign_in(page, served, served.add_operator("hugo"))
+    open_conversation(page, served, "+5511999990104", "Quero falar com alguém")
+    status = page.locator("#command-status")
+
+    page.get_by_role("button", name="Take over").click()
+
+    expect(status).to_contain_text("takeover: applied", timeout=LIVE_S)
+    expect(page.locator("#control-mode")).to_contain_text("Human: hugo", timeout=LIVE_S)
+    expect(page.get_by_label("Message to the customer, as hugo")).to_be_visible()
+
+    page.get_by_label("Internal note (never sent to the customer)").fill("ligar amanhã")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.locator("#log .note")).to_contain_text("ligar amanhã", timeout=LIVE_S)
+
+    other = browser.new_context()
+    watcher = other.new_page()
+    sign_in(watcher, served, served.add_operator("iris"))
+    watcher.goto(page.url)
+    expect(watcher.locator(".held")).to_contain_text("Held by hugo")
+    expect(watcher.get_by_text("Only the operator holding the takeover may write.")).to_be_visible()
+    other.close()
+
+    page.evaluate(
+        """() => document.querySelectorAll('input[name=expected_control_version]')
+             .forEach(input => { input.value = '0'; })"""
+    )
+    page.get_by_role("button", name="Release to bot").click()
+    expect(status).to_contain_text("rejected", timeout=LIVE_S)
+    expect(status).to_contain_text("changed since you looked")
+    expect(page.locator("#control-mode")).to_contain_text("Human: hugo")

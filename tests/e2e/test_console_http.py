@@ -220,3 +220,48 @@ def test_hostile_paths_and_queries_get_no_server_error(server: Server, path: str
         answer = http.get(path)
 
         assert answer.status_code < 500, answer.text[:300]
+
+
+def test_a_command_without_the_csrf_token_is_refused_and_not_recorded(server: Server) -> None:
+    token = server.operators.add("ana", Role.OPERATOR)
+    command_id = "c0ffee" * 4
+    form = {"type": "TAKEOVER", "reason": "r", "command_id": command_id}
+    with client(server) as http:
+        sign_in(http, token)
+
+        refused = http.post("/console/sessions/s1/commands", data=form)
+
+        assert refused.status_code == 403
+        recorded = http.get(
+            f"/api/commands/{command_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert recorded.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "expected"),
+    [
+        ("/console/sessions/s1/commands", {"type": "PAUSE_ALL", "reason": "r"}, 422),
+        ("/console/sessions/s1/commands", {"type": "TAKEOVER"}, 422),  # no reason
+        ("/console/sessions/s1/commands", {"type": "nonsense"}, 422),
+        ("/console/sessions/s1/commands", {"type": "CLOSE", "reason": "r", "outcome": "x"}, 422),
+        ("/console/sessions/s1/commands",
+         {"type": "TAKEOVER", "reason": "r", "expected_control_version": "9" * 40}, 422),
+        ("/console/sessions/s1/commands",
+         {"type": "ADD_NOTE", "text": "x", "command_id": "../../etc"}, 422),
+        ("/console/sessions/s1/commands", {"type": "ADD_NOTE", "text": "x" * 5000}, 422),
+        ("/console/system/commands", {"type": "PAUSE_ALL", "reason": "r"}, 403),  # not admin
+        ("/console/system/commands", {"type": "TAKEOVER", "reason": "r"}, 422),
+    ],
+)  # fmt: skip
+def test_hostile_control_forms_are_refused_in_words(
+    server: Server, path: str, form: dict[str, str], expected: int
+) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+        csrf = field(http.get("/console").text, "csrf_token")
+
+        answer = http.post(path, data={**form, "csrf_token": csrf})
+
+        assert answer.status_code == expected, answer.text[:300]
+        assert "✗" in answer.text
