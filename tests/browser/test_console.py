@@ -190,3 +190,62 @@ def test_take_over_note_and_stale_release_through_the_command_intake(
     expect(status).to_contain_text("rejected", timeout=LIVE_S)
     expect(status).to_contain_text("changed since you looked")
     expect(page.locator("#control-mode")).to_contain_text("Human: hugo")
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core (vendored, for tests only) finds of impact serious or critical."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """() => axe.run(document).then(result => result.violations
+             .filter(v => v.impact === 'serious' || v.impact === 'critical')
+             .map(v => v.id + ': ' + v.help + ' ' + v.nodes.map(n => n.target).join(' ')))"""
+    )
+    return list(found)
+
+
+def test_the_inbox_and_a_conversation_have_no_serious_accessibility_violations(
+    browser: Browser, served: Served
+) -> None:
+    checking = browser.new_context(bypass_csp=True)  # axe is injected as a script
+    page = checking.new_page()
+    sign_in(page, served, served.add_operator("joao"))
+    open_conversation(page, served, "+5511999990105", "Bom dia")
+    assert serious_violations(page) == []
+
+    page.goto(f"{served.base_url}/console")
+    expect(page.locator("tr.session").first).to_be_visible()
+    assert serious_violations(page) == []
+    checking.close()
+
+
+def test_an_admin_pauses_every_bot_reply_and_the_banner_shows_everywhere(
+    page: Page, served: Served
+) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+    served.customer_writes("+5511999990106", "Olá")
+    sign_in(page, served, served.add_operator("kim", role="admin"))
+    banner = page.get_by_role("alert").filter(has_text="Bot replies are paused everywhere")
+
+    page.get_by_label("Why pause").fill("incident 42")
+    page.get_by_role("button", name="Pause all").click()
+
+    expect(banner).to_contain_text("By kim", timeout=LIVE_S)
+    expect(banner).to_contain_text("incident 42")
+    page.locator("tr.session a").first.click(timeout=LIVE_S)
+    expect(page.locator("#log")).to_be_visible()
+    expect(banner).to_be_visible()
+    expect(page.get_by_role("button", name="Resume all")).to_be_visible()
+
+    page.get_by_label("Why resume").fill("incident over")
+    page.get_by_role("button", name="Resume all").click()
+    expect(banner).to_have_count(0, timeout=LIVE_S)
+    expect(page.get_by_role("button", name="Pause all")).to_be_visible()
+
+
+def test_an_operator_gets_no_kill_switch(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("lia"))
+
+    expect(page.get_by_role("button", name="Pause all")).to_have_count(0)
