@@ -31,9 +31,12 @@ def _chromium() -> Path:
     """The system chromium; apt installs it when missing (CI runs as root). Without
     it the browser tests skip, except under CI=true, where they must fail."""
     if not CHROMIUM.exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"],
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-                       capture_output=True, check=False, timeout=900)  # fmt: skip
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "chromium"]
+        if subprocess.run(install, env=env, capture_output=True, timeout=900).returncode:
+            # a fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=900)
+            subprocess.run(install, env=env, capture_output=True, timeout=900)
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(
