@@ -5,11 +5,15 @@ signing out and revocation."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from ingress.console.sessions import COOKIE
 from ingress.live import REVALIDATE_S
@@ -114,14 +118,7 @@ def test_a_revoked_operator_is_sent_to_sign_in_by_the_open_page(page: Page, serv
 
 def test_the_token_never_appears_in_a_served_page_or_storage(page: Page, served: Served) -> None:
     token = served.add_operator("fabi")
-    bodies: list[str] = []
-
-    def keep(response: Response) -> None:
-        kind = response.headers.get("content-type", "")
-        if kind.startswith(("text/html", "application/json", "text/plain")):
-            bodies.append(response.text())
-
-    page.on("response", keep)
+    bodies = _collect(page)
     sign_in(page, served, token)
     served.customer_writes("+5511999990102", "Oi")
     page.locator("tr.session a").first.click(timeout=LIVE_S)
@@ -249,3 +246,85 @@ def test_an_operator_gets_no_kill_switch(page: Page, served: Served) -> None:
     sign_in(page, served, served.add_operator("lia"))
 
     expect(page.get_by_role("button", name="Pause all")).to_have_count(0)
+
+
+def test_the_whole_operator_flow_and_the_number_appears_nowhere(
+    page: Page, context: BrowserContext, served: Served
+) -> None:
+    phone = "+5511999990177"
+    served_text = _collect(page)
+    sign_in(page, served, served.add_operator("nina"))
+    session_cookie = next(c["value"] for c in context.cookies() if c["name"] == COOKIE)
+    log = page.locator("#log")
+    bot = log.locator(".message.actor-llm")
+
+    open_conversation(page, served, phone, "Olá, sou cliente novo")
+    events, stop = _listen(served, session_cookie, page.url.rsplit("/", 1)[-1])
+    expect(bot).to_have_count(1, timeout=LIVE_S)
+    page.get_by_role("button", name="Take over").click()
+    expect(page.locator("#control-mode")).to_contain_text("Human: nina", timeout=LIVE_S)
+
+    served.customer_writes(phone, "Ainda aí?")
+    expect(log).to_contain_text("Ainda aí?", timeout=LIVE_S)
+    page.wait_for_timeout(2000)  # a bot reply would have been drafted by now
+    expect(bot).to_have_count(1)
+
+    page.get_by_label("Message to the customer, as nina").fill("Sim, posso ajudar")
+    page.get_by_role("button", name="Send").click()
+    human = log.locator(".message.actor-human")
+    expect(human).to_contain_text("Sim, posso ajudar", timeout=LIVE_S)
+    expect(human.locator(".who")).to_have_text("Operator nina")
+
+    page.get_by_role("button", name="Release to bot").click()
+    expect(page.locator("#control-mode")).to_contain_text("Bot", timeout=LIVE_S)
+    served.customer_writes(phone, "Quero um orçamento")
+    expect(bot).to_have_count(2, timeout=LIVE_S)
+
+    stop()
+    assert "event: message" in events  # we listened where it flows
+    for digits in (phone, phone.removeprefix("+"), phone[3:]):
+        assert not [text for text in served_text if digits in text]
+        assert not [line for line in events if digits in line]
+
+
+def _collect(page: Page) -> list[str]:
+    """Every text body the page is served from now on."""
+    bodies: list[str] = []
+
+    def keep(response: Response) -> None:
+        kind = response.headers.get("content-type", "")
+        if kind.startswith(("text/html", "application/json", "text/plain")):
+            with suppress(PlaywrightError):  # the page moved on before the body was read
+                bodies.append(response.text())
+
+    page.on("response", keep)
+    return bodies
+
+
+def _listen(
+    served: Served, session_cookie: str, session_id: str
+) -> tuple[list[str], Callable[[], None]]:
+    """Every line of the console's stream (the sessions, and this session's
+    messages), as a browser signed in with `session_cookie` receives it, until the
+    returned stop."""
+    lines: list[str] = []
+    stopped = threading.Event()
+
+    def read() -> None:
+        cookies = {COOKIE: session_cookie}
+        with httpx.Client(base_url=served.base_url, cookies=cookies, timeout=60) as http:
+            stream = http.stream("GET", "/console/stream", params={"session_id": session_id})
+            with stream as response:
+                for line in response.iter_lines():
+                    lines.append(line)
+                    if stopped.is_set():
+                        return
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(20)
+
+    return lines, stop
