@@ -328,3 +328,44 @@ def _listen(
         thread.join(20)
 
     return lines, stop
+
+
+def test_keyboard_composer_and_a_draft_that_survives_switching(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("otto"))
+    rows = page.locator("tr.session")
+    before = rows.count()
+    page.wait_for_timeout(1500)  # the stream is open and past its first read
+    served.customer_writes("+5511999990108", "Tem alguém?")
+    expect(rows).to_have_count(before + 1, timeout=LIVE_S)
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page.locator("#log")).to_contain_text("Tem alguém?", timeout=LIVE_S)
+    page.keyboard.press("t")
+    composer = page.get_by_label("Message to the customer, as otto")
+    expect(composer).to_be_visible(timeout=LIVE_S)
+
+    page.keyboard.press("c")
+    page.keyboard.type("linha 1")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("linha 2")
+    conversation = page.url
+    page.goto(f"{served.base_url}/console")
+    page.goto(conversation)
+    expect(composer).to_have_value("linha 1\nlinha 2")
+
+    composer.press("Enter")
+    human = page.locator("#log .message.actor-human")
+    expect(human).to_contain_text("linha 1", timeout=LIVE_S)
+    expect(composer).to_have_value("")
+
+
+def test_a_refused_form_says_why_on_the_page(page: Page, served: Served) -> None:
+    sign_in(page, served, served.add_operator("pia"))
+    served.customer_writes("+5511999990109", "Oi")
+    page.locator("tr.session a").first.click(timeout=LIVE_S)
+    page.locator("summary", has_text="Close…").click()
+
+    page.get_by_label("Reason", exact=True).fill("   ")  # only spaces: no reason
+    page.get_by_role("button", name="Close session").click()
+
+    expect(page.locator("#command-status")).to_contain_text("not sent", timeout=LIVE_S)
