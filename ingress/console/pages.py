@@ -32,7 +32,7 @@ WAITING_COUNTED = 100
 Cursor = Annotated[str | None, Query(max_length=2000)]
 
 
-def _read(services: IngressServices, call: Callable[[SnapshotStore], T]) -> T:
+def read_models(services: IngressServices, call: Callable[[SnapshotStore], T]) -> T:
     if services.snapshots is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no snapshot store configured")
     try:
@@ -57,18 +57,18 @@ def _waiting(snapshots: SnapshotStore) -> str:
     return f"{count}+" if page.next_cursor else str(count)
 
 
-def _chrome(services: IngressServices, who: SignedIn) -> dict[str, Any]:
+def page_chrome(services: IngressServices, who: SignedIn) -> dict[str, Any]:
     """What every page shows around its content: who, the waiting count, the kill switch."""
     return {
         "who": who,
-        "waiting": _read(services, _waiting),
-        "system": _read(services, reading.system_control),
+        "waiting": read_models(services, _waiting),
+        "system": read_models(services, reading.system_control),
     }
 
 
 def _inbox_page(services: IngressServices, cursor: str | None) -> Page[SessionSummary]:
     names = reading.names_in(services.vault)
-    return _read(services, lambda s: reading.list_sessions(s, names, {}, PAGE_SIZE, cursor))
+    return read_models(services, lambda s: reading.list_sessions(s, names, {}, PAGE_SIZE, cursor))
 
 
 @router.get("", response_class=HTMLResponse)
@@ -76,7 +76,7 @@ def inbox(
     request: Request, who: SignedInOperator, services: Services, cursor: Cursor = None
 ) -> HTMLResponse:
     page = _inbox_page(services, cursor)
-    context = {**_chrome(services, who), "page": page, "cursor": cursor, "page_title": "Inbox"}
+    context = {**page_chrome(services, who), "page": page, "cursor": cursor, "page_title": "Inbox"}
     return render(request, "inbox.html", context)
 
 
@@ -89,7 +89,7 @@ def inbox_rows(
 
 @router.get("/status", response_class=HTMLResponse)
 def status_bar(request: Request, who: SignedInOperator, services: Services) -> HTMLResponse:
-    return render(request, "_status.html", {**_chrome(services, who), "fragment": True})
+    return render(request, "_status.html", {**page_chrome(services, who), "fragment": True})
 
 
 @dataclass(frozen=True)
@@ -123,14 +123,16 @@ def _timeline(services: IngressServices, session_id: str) -> tuple[list[Entry], 
         entries.sort(key=lambda entry: entry.at)
         return entries, messages.next_cursor is not None
 
-    return _read(services, read)
+    return read_models(services, read)
 
 
 def _session_context(services: IngressServices, session_id: str) -> dict[str, Any]:
     names = reading.names_in(services.vault)
-    detail = _read(services, lambda s: reading.session_detail(s, names, session_id))
+    detail = read_models(services, lambda s: reading.session_detail(s, names, session_id))
     try:
-        lead = _read(services, lambda s: reading.lead_detail(s, names, detail.session.lead_id))
+        lead = read_models(
+            services, lambda s: reading.lead_detail(s, names, detail.session.lead_id)
+        )
     except HTTPException:
         lead = None
     return {"detail": detail, "lead": lead}
@@ -144,7 +146,7 @@ def conversation(
     timeline, more = _timeline(services, session_id)
     title = context["detail"].session.display_name or "Conversation"
     return render(request, "conversation.html", {
-        **_chrome(services, who), **context, "timeline": timeline, "more": more,
+        **page_chrome(services, who), **context, "timeline": timeline, "more": more,
         "live_session_id": session_id, "page_title": title,
     })  # fmt: skip
 

@@ -369,3 +369,21 @@ def test_a_refused_form_says_why_on_the_page(page: Page, served: Served) -> None
     page.get_by_role("button", name="Close session").click()
 
     expect(page.locator("#command-status")).to_contain_text("not sent", timeout=LIVE_S)
+
+
+def test_the_dashboard_draws_its_charts_and_lists_dead_letters(
+    browser: Browser, served: Served
+) -> None:
+    checking = browser.new_context(bypass_csp=True, viewport={"width": 1200, "height": 900})
+    page = checking.new_page()
+    served.customer_writes("+5511999990110", "Olá")
+    sign_in(page, served, served.add_operator("quim"))
+
+    page.get_by_role("link", name="Dashboard").click()
+
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.locator("[data-chart=first-response] canvas")).to_have_count(1, timeout=LIVE_S)
+    expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
+    assert serious_violations(page) == []
+    checking.close()

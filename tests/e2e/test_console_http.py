@@ -265,3 +265,17 @@ def test_hostile_control_forms_are_refused_in_words(
 
         assert answer.status_code == expected, answer.text[:300]
         assert "✗" in answer.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?from=2026-01-10&to=2026-01-01", "?from=2000-01-01&to=2026-01-01",
+     "?from=nonsense", "?to=9999-12-31", "?from=0001-01-01&to=0001-01-02"],
+)  # fmt: skip
+def test_the_dashboard_answers_any_range_without_a_server_error(server: Server, query: str) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+
+        answer = http.get(f"/console/dashboard{query}")
+
+        assert answer.status_code < 500, answer.text[:300]
