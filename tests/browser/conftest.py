@@ -59,10 +59,14 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Served:
+    """A `switchboard serve` process on a fixed port and data directory."""
+
     base_url: str
     data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SWITCHBOARD_DATA_DIR": str(self.data_dir),
@@ -80,31 +84,40 @@ class Served:
         self.cli("simulate", "--from", phone, "--text", text, "--url", self.base_url,
                  "--wait", "0")  # fmt: skip
 
+    def start(self) -> None:
+        env = {**self.env(), "REPLY_DEBOUNCE_MS": "0"}
+        with (self.data_dir / "serve.log").open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, (self.data_dir / "serve.log").read_text()
+            assert time.monotonic() < deadline, "serve did not come up"
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`switchboard serve` as a newcomer runs it, one per test module."""
-    data_dir = tmp_path_factory.mktemp("console")
     port = free_port()
-    served = Served(f"http://127.0.0.1:{port}", data_dir)
-    env = {**served.env(), "REPLY_DEBOUNCE_MS": "0"}
-    log = (data_dir / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, (data_dir / "serve.log").read_text()
-        assert time.monotonic() < deadline, "serve did not come up"
-        try:
-            if httpx.get(f"{served.base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
+    served = Served(f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("console"), port)
+    served.start()
     yield served
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    served.stop()

@@ -39,6 +39,14 @@
     });
   });
 
+  // A stream that opens again (after the server restarted, or the network came back)
+  // may have missed changes: every live panel fetches its current state.
+  let opened = false;
+  document.addEventListener("htmx:sseOpen", () => {
+    if (opened) document.body.dispatchEvent(new CustomEvent("console-resync"));
+    opened = true;
+  });
+
   // Keyboard: j/k (or arrows) move in the inbox, Enter opens, t take over, r release,
   // c the composer, ? the list of shortcuts.
   function press(name) {
