@@ -279,3 +279,15 @@ def test_the_dashboard_answers_any_range_without_a_server_error(server: Server, 
         answer = http.get(f"/console/dashboard{query}")
 
         assert answer.status_code < 500, answer.text[:300]
+
+
+@pytest.mark.parametrize("last_event_id", ["garbage", "a|b", "x" * 299, "2026-13-45|s|1"])
+def test_a_stream_resumed_from_an_id_it_never_sent_is_refused(
+    server: Server, last_event_id: str
+) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+
+        answer = http.get("/console/stream", headers={"Last-Event-ID": last_event_id})
+
+        assert answer.status_code == 400
