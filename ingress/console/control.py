@@ -54,8 +54,10 @@ def _refused(request: Request, message: str, status_code: int) -> HTMLResponse:
                   status_code=status_code)  # fmt: skip
 
 
-def _submit(request: Request, form: CheckedForm, services: Services,
-            body: dict[str, Any] | str) -> Response:  # fmt: skip
+def submit_form(request: Request, form: CheckedForm, services: Services,
+                body: dict[str, Any] | str) -> Response:  # fmt: skip
+    """Validate the body as an `OperatorCommand`, hand it to the intake, and answer
+    with its status (or why it was not sent)."""
     if isinstance(body, str):
         return _refused(request, body, 422)
     try:
@@ -82,12 +84,12 @@ def session_command(
     body = _command_body(form.fields, SESSION_COMMANDS)
     if isinstance(body, dict):
         body["target_session_id"] = session_id
-    return _submit(request, form, services, body)
+    return submit_form(request, form, services, body)
 
 
 @router.post("/system/commands", response_class=HTMLResponse)
 def system_command(request: Request, form: CheckedForm, services: Services) -> Response:
-    return _submit(request, form, services, _command_body(form.fields, SYSTEM_COMMANDS))
+    return submit_form(request, form, services, _command_body(form.fields, SYSTEM_COMMANDS))
 
 
 @router.get("/commands/{command_id}", response_class=HTMLResponse)

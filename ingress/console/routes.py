@@ -8,13 +8,13 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from ingress.console import control, dashboard, live, pages, sign_in
+from ingress.console import admin, control, dashboard, live, pages, sign_in
 from ingress.console.rendering import STATIC
 from ingress.console.sessions import SIGN_IN_PATH, SignInNeeded
 
 
 def install(app: FastAPI) -> None:
-    for part in (sign_in, live, control, dashboard, pages):
+    for part in (sign_in, live, control, admin, dashboard, pages):
         app.include_router(part.router, prefix="/console", include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(SignInNeeded, _to_sign_in)

@@ -387,3 +387,60 @@ def test_the_dashboard_draws_its_charts_and_lists_dead_letters(
     page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
     assert serious_violations(page) == []
     checking.close()
+
+
+def test_an_admin_reveals_a_number_once_and_it_is_hidden_again(page: Page, served: Served) -> None:
+    phone = "+5511999990311"
+    page.clock.install()
+    sign_in(page, served, served.add_operator("ruth", role="admin"))
+    open_conversation(page, served, phone, "Pode me ligar?")
+    assert phone not in page.content()
+
+    page.get_by_label("Why you need the phone number (recorded)").fill("customer asked a call")
+    page.get_by_role("button", name="Reveal phone number").click()
+
+    revealed = page.locator("#revealed")
+    expect(revealed).to_contain_text(phone, timeout=LIVE_S)
+    expect(revealed.locator("[data-hide-after]:not(.htmx-added)")).to_have_count(1)  # settled
+    page.clock.fast_forward(31_000)
+    expect(revealed).not_to_contain_text(phone)
+    assert phone not in page.content()
+
+
+def test_forgetting_a_contact_needs_the_typed_word_and_close_records_the_outcome(
+    page: Page, served: Served
+) -> None:
+    sign_in(page, served, served.add_operator("saul", role="admin"))
+    open_conversation(page, served, "+5511999990312", "Pode apagar meus dados?")
+    status = page.locator("#command-status")
+
+    page.locator("summary", has_text="Forget this contact…").click()
+    page.locator("#forget-reason").fill("asked to be forgotten")
+    page.locator("#forget-confirm").fill("forget")
+    page.get_by_role("button", name="Forget contact").click()
+    expect(status).to_contain_text("type FORGET to confirm", timeout=LIVE_S)
+
+    page.locator("summary", has_text="Close…").click()
+    page.get_by_label("Outcome").select_option("NOT_INTERESTED")
+    page.locator("#close-reason").fill("wants nothing")
+    page.get_by_role("button", name="Close session").click()
+    expect(status).to_contain_text("close: applied", timeout=LIVE_S)
+    expect(page.locator("#panel")).to_contain_text("not interested", timeout=LIVE_S)
+
+
+def test_an_operator_gets_no_admin_controls_and_the_server_refuses_them(
+    page: Page, served: Served
+) -> None:
+    sign_in(page, served, served.add_operator("tito"))
+    open_conversation(page, served, "+5511999990313", "Oi")
+
+    expect(page.get_by_role("button", name="Reveal phone number")).to_have_count(0)
+    lead_id = page.evaluate("location.pathname")  # any id: the role is checked first
+    refused = page.evaluate(
+        """(csrf) => fetch('/console/leads/x/reveal-phone', {method: 'POST',
+             body: 'reason=curious', headers: {'content-type':
+             'application/x-www-form-urlencoded', 'X-CSRF-Token': csrf}}).then(r => r.status)""",
+        page.locator("input[name=csrf_token]").first.input_value(),
+    )
+    assert lead_id
+    assert refused == 403

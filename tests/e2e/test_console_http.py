@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from app.runtime import declare_all
 from contracts.operators import Role
 from contracts.ports.operators import OperatorDirectory
 from ingress.app import create_app
@@ -31,6 +32,7 @@ class Server:
 @pytest.fixture
 def server(backend: Backend) -> Iterator[Server]:
     store, bus, snapshots = backend.event_store(), backend.bus(), open_snapshots(backend)
+    declare_all(bus)  # as `switchboard serve` does: the dashboard asks each for dead letters
     operators = backend.operators()
     services = IngressServices(
         store=store, bus=bus, vault=backend.vault(), operators=operators,
@@ -291,3 +293,27 @@ def test_a_stream_resumed_from_an_id_it_never_sent_is_refused(
         answer = http.get("/console/stream", headers={"Last-Event-ID": last_event_id})
 
         assert answer.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "form", "expected"),
+    [
+        (Role.OPERATOR, "/console/leads/l1/reveal-phone", {"reason": "why"}, 403),
+        (Role.ADMIN, "/console/leads/l1/reveal-phone", {"reason": "  "}, 422),
+        (Role.ADMIN, "/console/leads/l1/reveal-phone", {"reason": "why"}, 404),
+        (Role.ADMIN, "/console/leads/l1/reveal-phone", {"reason": "x" * 9000}, 404),
+        (Role.ADMIN, "/console/sessions/s1/forget", {"reason": "r", "confirm": "forget"}, 422),
+        (Role.OPERATOR, "/console/sessions/s1/forget", {"reason": "r", "confirm": "FORGET"}, 403),
+    ],
+)
+def test_admin_forms_check_the_role_and_their_input(
+    server: Server, role: Role, path: str, form: dict[str, str], expected: int
+) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", role))
+        csrf = field(http.get("/console").text, "csrf_token")
+
+        answer = http.post(path, data={**form, "csrf_token": csrf})
+
+        assert answer.status_code == expected, answer.text[:300]
+        assert "✗" in answer.text

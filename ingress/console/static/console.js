@@ -47,6 +47,16 @@
     opened = true;
   });
 
+  // A revealed phone number is shown once, then taken out of the page.
+  function hideLater(root) {
+    const found = [...root.querySelectorAll("[data-hide-after]")];
+    if (root.matches && root.matches("[data-hide-after]")) found.push(root);
+    found.forEach((el) => {
+      window.setTimeout(() => el.remove(), Number(el.dataset.hideAfter) * 1000);
+    });
+  }
+  document.addEventListener("htmx:load", (event) => hideLater(event.target));
+
   // Keyboard: j/k (or arrows) move in the inbox, Enter opens, t take over, r release,
   // c the composer, ? the list of shortcuts.
   function press(name) {
