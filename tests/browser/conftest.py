@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from tests.emulators import free_port
+from adapters.crypto.hashing import generate_hash_key
+from tests.backends import VAULT_KEYS
+from tests.emulators import Emulators, free_port
+from tests.fake_graph import fake_graph
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,11 +71,13 @@ class Served:
     base_url: str
     data_dir: Path
     port: int
+    backend: dict[str, str]
+    """The settings naming the back end (and on gcp its secrets)."""
     process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "SWITCHBOARD_DATA_DIR": str(self.data_dir),
-                "SWITCHBOARD_BACKEND": "embedded", "COLUMNS": "200"}  # fmt: skip
+        return {**os.environ, "SWITCHBOARD_DATA_DIR": str(self.data_dir), "COLUMNS": "200",
+                **self.backend}  # fmt: skip
 
     def cli(self, *args: str) -> str:
         done = subprocess.run([sys.executable, "-m", "app.cli", *args], env=self.env(),
@@ -113,11 +120,28 @@ class Served:
         self.process = None
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`switchboard serve` as a newcomer runs it, one per test module."""
+@pytest.fixture(scope="module", params=["embedded", pytest.param("gcp", marks=pytest.mark.gcp)])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """`switchboard serve` as a newcomer runs it (embedded), or on the emulators with
+    a fake WhatsApp Graph API; one per test module and back end."""
     port = free_port()
-    served = Served(f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("console"), port)
-    served.start()
-    yield served
-    served.stop()
+    data_dir = tmp_path_factory.mktemp("console")
+    with ExitStack() as stack:
+        backend = {"SWITCHBOARD_BACKEND": "embedded"}
+        if request.param == "gcp":
+            emulators: Emulators = request.getfixturevalue("emulators")
+            graph = stack.enter_context(fake_graph())
+            backend = {
+                **emulators.env(), "SWITCHBOARD_BACKEND": "gcp",
+                "GCP_PROJECT": f"console-{uuid.uuid4().hex[:8]}",  # nothing left by others
+                "PII_HASH_KEY": generate_hash_key(), "PII_ENCRYPTION_KEYS": VAULT_KEYS,
+                "WHATSAPP_VERIFY_TOKEN": "verify", "WHATSAPP_APP_SECRET": "console-secret",
+                "WHATSAPP_ACCESS_TOKEN": "graph-token", "WHATSAPP_API_BASE": graph.base_url,
+                "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
+            }  # fmt: skip
+        served = Served(f"http://127.0.0.1:{port}", data_dir, port, backend)
+        served.start()
+        yield served
+        served.stop()

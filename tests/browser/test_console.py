@@ -148,9 +148,15 @@ def test_the_pages_fit_a_phone_screen(browser: Browser, served: Served) -> None:
 
 
 def open_conversation(page: Page, served: Served, phone: str, text: str) -> None:
-    served.customer_writes(phone, text)
+    """A new customer (`phone` unused so far) writes; open their conversation once the
+    inbox shows it, on top."""
     page.goto(f"{served.base_url}/console")
-    page.locator("tr.session", has_text="Ana Lima").first.get_by_role("link").click(timeout=LIVE_S)
+    rows = page.locator("tr.session")
+    before = rows.count()
+    page.wait_for_timeout(1500)  # the stream is open and past its first read
+    served.customer_writes(phone, text)
+    expect(rows).to_have_count(before + 1, timeout=LIVE_S)
+    rows.first.get_by_role("link").click()
     expect(page.locator("#log")).to_contain_text(text, timeout=LIVE_S)
 
 
@@ -361,8 +367,7 @@ def test_keyboard_composer_and_a_draft_that_survives_switching(page: Page, serve
 
 def test_a_refused_form_says_why_on_the_page(page: Page, served: Served) -> None:
     sign_in(page, served, served.add_operator("pia"))
-    served.customer_writes("+5511999990109", "Oi")
-    page.locator("tr.session a").first.click(timeout=LIVE_S)
+    open_conversation(page, served, "+5511999990109", "Oi")
     page.locator("summary", has_text="Close…").click()
 
     page.get_by_label("Reason", exact=True).fill("   ")  # only spaces: no reason
