@@ -317,3 +317,19 @@ def test_admin_forms_check_the_role_and_their_input(
 
         assert answer.status_code == expected, answer.text[:300]
         assert "✗" in answer.text
+
+
+def test_a_console_page_that_cannot_be_shown_says_why_in_a_page(server: Server) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+
+        missing = http.get("/console/sessions/nope")
+        fragment = http.get("/console/sessions/nope/panel", headers={"HX-Request": "true"})
+        api = http.get("/api/sessions/nope")
+
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "<h1>Not found</h1>" in missing.text
+        assert fragment.status_code == 404
+        assert fragment.text.strip().startswith('<p class="command rejected"')
+        assert api.headers["content-type"] == "application/json"  # the API is unchanged
