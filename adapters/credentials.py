@@ -13,6 +13,8 @@ import secrets
 
 TOKEN_PREFIX = "sb_"
 _TOKEN_PATTERN = re.compile(r"sb_[A-Za-z0-9_-]{43}")
+SESSION_PREFIX = "sbs_"
+_SESSION_PATTERN = re.compile(r"sbs_[A-Za-z0-9_-]{43}")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
@@ -52,6 +54,20 @@ def token_digest(token: str) -> str | None:
     if not _TOKEN_PATTERN.fullmatch(token):
         return None
     return _sha256(token)
+
+
+def mint_session_id() -> tuple[str, str]:
+    """A new console session id (the cookie's value) and its digest, the only form in
+    which a directory stores it."""
+    session_id = SESSION_PREFIX + secrets.token_urlsafe(32)
+    return session_id, _sha256(session_id)
+
+
+def session_digest(session_id: str) -> str | None:
+    """Like `token_digest`, for a console session id."""
+    if not _SESSION_PATTERN.fullmatch(session_id):
+        return None
+    return _sha256(session_id)
 
 
 def _sha256(token: str) -> str:

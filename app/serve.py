@@ -3,7 +3,7 @@ worker, on the embedded back end by default."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import uvicorn
@@ -68,6 +68,7 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
         whatsapp_app_secret=secrets.whatsapp_app_secret.encode(),
         ready_checks=(partial(_event_store_answers, store),),
         snapshots=snapshots,
+        console_idle=timedelta(minutes=settings.console_idle_minutes),
     )
     base = f"http://{host}:{port}"
     token = first_admin_token(operators)
@@ -75,6 +76,7 @@ def serve(settings: Settings, host: str, port: int, with_workers: bool = True) -
     if token:
         console.print(f"  admin token, shown once: [bold]{token}[/]")
     console.print(
+        f"  operator console: {base}/console (sign in with an operator token)\n"
         f"  API and its docs: {base}/docs\n"
         f'  send a test message: switchboard simulate --from +5511999990001 --text "Olá"\n'
         f"  see what it produced: switchboard events stats\n{doing}"

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     status_link_grace_s: float = Field(20, gt=0, le=600, validation_alias="STATUS_LINK_GRACE_S")
     """How long a delivery status waits for the send it reports on to be recorded;
     after it, the status is taken as one of a message Switchboard did not send."""
+    console_idle_minutes: float = Field(
+        30, gt=0, le=24 * 60, validation_alias="CONSOLE_IDLE_MINUTES"
+    )
+    """A console session unused for this long is over: sign in again."""
     worker_concurrency: int = Field(128, ge=1, le=1024, validation_alias="WORKER_CONCURRENCY")
     """Messages the conversation worker holds at once (each waits out its burst)."""
 

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingress import live, operator_api, read_api, webhook
+from ingress.console import routes as console
 from ingress.services import IngressServices
 from ingress.strict_input import validation_refused
 
@@ -24,6 +25,7 @@ def create_app(services: IngressServices) -> FastAPI:
     app.include_router(operator_api.router)
     app.include_router(read_api.router)
     app.include_router(live.router)
+    console.install(app)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -155,27 +155,31 @@ async def stream(
     if snapshots is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no snapshot store configured")
     try:
-        start = Mark.decode(last_event_id) if last_event_id else _now()
+        start = Mark.decode(last_event_id) if last_event_id else now_mark()
     except ValueError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     return StreamingResponse(
-        _changes(request, snapshots, start, session_id, authorized),
+        change_events(request, snapshots, start, session_id, authorized),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _now() -> Mark:
+def now_mark() -> Mark:
+    """The position of a stream opened now: only changes from here on."""
     return Mark(datetime.now(UTC).isoformat(timespec="microseconds"), "", "")
 
 
-async def _changes(
+async def change_events(
     request: Request,
     snapshots: SnapshotStore,
     mark: Mark,
     session_id: str | None,
     authorized: Callable[[], bool],
 ) -> AsyncIterator[str]:
+    """The stream's text: changes after `mark` as they commit, a keep-alive comment
+    when quiet, and `revoked` (then the end) once `authorized` says no. The operator
+    console's stream (`ingress/console/live.py`) serves it too, authorized by cookie."""
     loop = asyncio.get_running_loop()
     changed = asyncio.Event()
 

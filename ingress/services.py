@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.ports.bus import Bus
 from contracts.ports.eventstore import EventStore
@@ -30,3 +30,5 @@ class IngressServices:
     """Each raises when its back end is unreachable (GET /readyz)."""
     snapshots: SnapshotStore | None = None
     """What the read API serves; without it the read endpoints answer 503."""
+    console_idle: timedelta = timedelta(minutes=30)
+    """A console session unused for this long is over (`CONSOLE_IDLE_MINUTES`)."""

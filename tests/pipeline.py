@@ -202,6 +202,17 @@ class _NoOperators:
     def revoke(self, name: str) -> Operator:
         raise NotImplementedError
 
+    def open_session(self, token: str, now: datetime) -> str | None:
+        return None
+
+    def session(
+        self, session_id: str, now: datetime, idle: timedelta, touch: bool = True
+    ) -> Operator | None:
+        return None
+
+    def close_session(self, session_id: str) -> None:
+        return None
+
 
 @contextmanager
 def running(pipeline: Pipeline, concurrency: int = 32) -> Iterator[Pipeline]:

@@ -1,8 +1,11 @@
 """The embedded `OperatorDirectory`: a table in the event store's SQLite file.
 
 One row per name. Re-adding a revoked name replaces its row, so the old token's digest
-is gone with it. Each write is a single statement, atomic under SQLite's one writer:
-two concurrent adds of a name cannot both win.
+is gone with it. A console session is a row of `console_sessions` keyed by the digest of
+its id and joined to the operator through the digest of the token that opened it: a
+revoked or replaced token matches no active row, so its sessions end with it. Each
+write is a single statement, atomic under SQLite's one writer: two concurrent adds of a
+name cannot both win.
 """
 
 from __future__ import annotations
@@ -10,10 +13,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.credentials import check_operator_name, is_operator_name, mint_token, token_digest
+from adapters.credentials import (
+    check_operator_name,
+    is_operator_name,
+    mint_session_id,
+    mint_token,
+    session_digest,
+    token_digest,
+)
 from adapters.sqlite.connection import connect
 from contracts.operators import Operator, Role
 from contracts.ports.operators import OperatorExists, UnknownOperator
@@ -25,6 +35,13 @@ CREATE TABLE IF NOT EXISTS operators (
     token_sha256 TEXT NOT NULL UNIQUE,
     created_at   TEXT NOT NULL,
     revoked_at   TEXT
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    session_sha256 TEXT PRIMARY KEY,
+    token_sha256   TEXT NOT NULL,
+    operator       TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    last_seen_at   TEXT NOT NULL
 );
 """
 
@@ -46,8 +63,9 @@ WHERE operators.revoked_at IS NOT NULL
 
 
 class SqliteOperatorDirectory:
-    """Writes open a connection of their own (they are rare); `authenticate`, on every
-    API request, reuses one read connection per thread."""
+    """Writes to operators open a connection of their own (they are rare);
+    `authenticate` and the console's sessions, on every request, reuse one connection
+    per thread (autocommit: each statement commits on its own)."""
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
@@ -97,6 +115,58 @@ class SqliteOperatorDirectory:
         if not rows:
             raise UnknownOperator(f"no active operator is named {name!r}")
         return _operator(rows[0])
+
+    def open_session(self, token: str, now: datetime) -> str | None:
+        digest = token_digest(token)
+        if digest is None:
+            return None
+        session_id, session_sha256 = mint_session_id()
+        at = now.isoformat()
+        with closing(connect(self._path)) as connection:
+            opened = connection.execute(
+                "INSERT INTO console_sessions "
+                "SELECT ?, token_sha256, name, ?, ? FROM operators "
+                "WHERE token_sha256 = ? AND revoked_at IS NULL",
+                (session_sha256, at, at, digest),
+            ).rowcount
+        return session_id if opened else None
+
+    def session(
+        self, session_id: str, now: datetime, idle: timedelta, touch: bool = True
+    ) -> Operator | None:
+        digest = session_digest(session_id)
+        if digest is None:
+            return None
+        row = (
+            self._reader()
+            .execute(
+                "SELECT s.last_seen_at, o.name, o.role, o.created_at, o.revoked_at "
+                "FROM console_sessions s JOIN operators o "
+                "ON o.token_sha256 = s.token_sha256 AND o.revoked_at IS NULL "
+                "WHERE s.session_sha256 = ?",
+                (digest,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        if datetime.fromisoformat(row[0]) + idle < now:
+            self.close_session(session_id)
+            return None
+        if touch:
+            self._reader().execute(
+                "UPDATE console_sessions SET last_seen_at = max(last_seen_at, ?) "
+                "WHERE session_sha256 = ?",
+                (now.isoformat(), digest),
+            )
+        return _operator(row[1:])
+
+    def close_session(self, session_id: str) -> None:
+        digest = session_digest(session_id)
+        if digest is not None:
+            self._reader().execute(
+                "DELETE FROM console_sessions WHERE session_sha256 = ?", (digest,)
+            )
 
     def _reader(self) -> sqlite3.Connection:
         reader: sqlite3.Connection | None = getattr(self._readers, "connection", None)

@@ -1,0 +1,1 @@
+"""The operator console: server-rendered pages made live with htmx (docs/console.md)."""

@@ -1,0 +1,1 @@
+"""Browser tests of the operator console: Playwright driving the system chromium."""
