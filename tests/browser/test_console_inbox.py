@@ -52,6 +52,12 @@ def test_the_filter_mine_shows_only_the_conversation_taken_over(page: Page, serv
     expect(page).to_have_url(re.compile(r"/console\?assignee=mine$"))
     expect(page.locator("tr.session")).to_have_count(1)
     expect(page.locator("tr.session")).to_contain_text("Carla Minha")
+    served.customer_writes("+5511999990403", "Diego de novo", name="Diego Outro")
+    served.customer_writes("+5511999990402", "Carla de novo", name="Carla Minha")
+    expect(page.locator("tr.session .preview")).to_have_text(  # live, in this view only
+        "Customer: Carla de novo", timeout=LIVE_S
+    )
+    expect(page.locator("tr.session")).to_have_count(1)
     page.reload()  # the pushed URL is the same view
     expect(page.locator("tr.session")).to_have_count(1)
     expect(page.get_by_label("Held by")).to_have_value("mine")
