@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit bench emulators-start emulators-stop clean
+.PHONY: run test lint typecheck unit bench screenshots emulators-start emulators-stop clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -30,6 +30,12 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# The browser tests that take the docs' screenshots, writing docs/img/*.png (any other
+# run saves them in its tmp dir only, so `make test` leaves the checkout clean).
+SHOTS := longest_waiting_customer or a_new_conversation_appears or dashboard_draws
+screenshots: $(STAMP)  ## rewrite docs/img/console-*.png from the browser tests
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -k 'embedded and ($(SHOTS))'
 
 bench: $(STAMP)
 	$(BIN)/python bench/eventstore.py

@@ -31,6 +31,7 @@ def simulate(
     user_id: Annotated[
         str | None, typer.Option(help="a business-scoped user id, e.g. BR.1549083310")
     ] = None,
+    name: Annotated[str, typer.Option(help="the customer's WhatsApp profile name")] = "Ana Lima",
     no_phone: Annotated[
         bool, typer.Option("--no-phone", help="a user with a username: send no number")
     ] = False,
@@ -56,7 +57,8 @@ def simulate(
     app_secret = secret or resolve_secrets(settings).whatsapp_app_secret
     outbox = settings.sandbox_outbox_path
     already_sent = len(read_outbox(outbox))
-    body = encode(sample(kind, phone=None if no_phone else phone, text=text, user_id=user_id))
+    body = encode(sample(kind, phone=None if no_phone else phone, text=text, user_id=user_id,
+                        name=name))  # fmt: skip
     headers = {
         "Content-Type": "application/json",
         HEADER: signature_header(app_secret.encode(), body),

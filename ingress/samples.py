@@ -259,10 +259,18 @@ def encode(payload: Json) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def sample(kind: SampleKind, *, phone: str | None, text: str, user_id: str | None = None) -> Json:
-    """A body of one message (or one status) of `kind`, from (or to) `phone`."""
+def sample(
+    kind: SampleKind,
+    *,
+    phone: str | None,
+    text: str,
+    user_id: str | None = None,
+    name: str = "Ana Lima",
+) -> Json:
+    """A body of one message (or one status) of `kind`, from (or to) `phone`, whose
+    WhatsApp profile is `name`."""
     if kind is SampleKind.STATUS:
         return body(change(statuses=[status("delivered", phone=phone, user_id=user_id)]))
     item = message(kind, phone=phone, text=text, user_id=user_id)
-    contacts = [] if kind is SampleKind.SYSTEM else [contact(phone, user_id)]
+    contacts = [] if kind is SampleKind.SYSTEM else [contact(phone, user_id, name)]
     return body(change(messages=[item], contacts=contacts))

@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 
-from contracts.api import Page, SessionSummary
+from contracts.api import AssigneeFilter, Page, SessionSort, SessionSummary
 from contracts.ports.snapshots import InvalidCursor, SnapshotStore
 from contracts.snapshots.messages import MessageLogEntry
-from contracts.vocabulary import EntityId, SessionMode, SessionStatus
+from contracts.vocabulary import EntityId, LeadStatus, SessionMode
 from ingress import reading
 from ingress.auth import Services
+from ingress.console.inbox_view import InboxView, View
 from ingress.console.rendering import render
 from ingress.console.sessions import SignedIn, SignedInOperator
 from ingress.errors import NotFound
@@ -27,9 +28,15 @@ T = TypeVar("T")
 
 PAGE_SIZE = 50
 LOG_SIZE = 200
-WAITING_COUNTED = 100
-"""Sessions counted for the header; more show as `100+`."""
-Cursor = Annotated[str | None, Query(max_length=2000)]
+CHOICES = {
+    "sort": [(SessionSort.WAITING, "longest waiting first"), (SessionSort.LATEST, "latest"),
+             (SessionSort.PRIORITY, "priority (ready for human first)")],
+    "assignee": [(AssigneeFilter.ALL, "everyone's"), (AssigneeFilter.MINE, "mine"),
+                 (AssigneeFilter.UNASSIGNED, "unassigned")],
+    "mode": list(SessionMode),
+    "lead_status": list(LeadStatus),
+}  # fmt: skip
+"""What the inbox's form offers (and `inbox_view` accepts)."""
 
 
 def read_models(services: IngressServices, call: Callable[[SnapshotStore], T]) -> T:
@@ -43,48 +50,47 @@ def read_models(services: IngressServices, call: Callable[[SnapshotStore], T]) -
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
 
 
-def _waiting(snapshots: SnapshotStore) -> str:
-    """Open sessions ready for a human that no human holds yet."""
-    page = reading.list_sessions(
-        snapshots, lambda _: None, {"ready_for_human": True}, WAITING_COUNTED, None
-    )
-    count = sum(
-        1
-        for s in page.items
-        if s.mode is not SessionMode.HUMAN_TAKEOVER
-        and s.state not in (SessionStatus.CLOSED, SessionStatus.EXPIRED)
-    )
-    return f"{count}+" if page.next_cursor else str(count)
-
-
 def page_chrome(services: IngressServices, who: SignedIn) -> dict[str, Any]:
-    """What every page shows around its content: who, the waiting count, the kill switch."""
+    """What every page shows around its content: who, the inbox's counts, the kill
+    switch."""
+    name = who.operator.name
     return {
         "who": who,
-        "waiting": read_models(services, _waiting),
+        "counts": read_models(services, lambda s: reading.inbox_counts(s, name)),
         "system": read_models(services, reading.system_control),
     }
 
 
-def _inbox_page(services: IngressServices, cursor: str | None) -> Page[SessionSummary]:
+def _inbox_page(services: IngressServices, who: SignedIn, view: InboxView) -> Page[SessionSummary]:
     names = reading.names_in(services.vault)
-    return read_models(services, lambda s: reading.list_sessions(s, names, {}, PAGE_SIZE, cursor))
+
+    def read(snapshots: SnapshotStore) -> Page[SessionSummary]:
+        contacts = (
+            None if view.q is None else reading.contacts_matching(services.vault, snapshots, view.q)
+        )
+        return reading.list_sessions(snapshots, names, view.filters, PAGE_SIZE, view.cursor,
+                                     sort=view.sort, assignee=view.assignee,
+                                     operator=who.operator.name, contacts=contacts)  # fmt: skip
+
+    return read_models(services, read)
 
 
 @router.get("", response_class=HTMLResponse)
-def inbox(
-    request: Request, who: SignedInOperator, services: Services, cursor: Cursor = None
-) -> HTMLResponse:
-    page = _inbox_page(services, cursor)
-    context = {**page_chrome(services, who), "page": page, "cursor": cursor, "page_title": "Inbox"}
-    return render(request, "inbox.html", context)
+def inbox(request: Request, who: SignedInOperator, services: Services, view: View) -> HTMLResponse:
+    page = _inbox_page(services, who, view)
+    context = {**page_chrome(services, who), "page": page, "view": view, "page_title": "Inbox",
+               "choices": CHOICES}  # fmt: skip
+    answer = render(request, "inbox.html", context)
+    if request.headers.get("HX-Request"):  # the filter form: its view, as a clean link
+        answer.headers["HX-Push-Url"] = "/console" + (f"?{view.query()}" if view.query() else "")
+    return answer
 
 
 @router.get("/inbox/rows", response_class=HTMLResponse)
 def inbox_rows(
-    request: Request, who: SignedInOperator, services: Services, cursor: Cursor = None
+    request: Request, who: SignedInOperator, services: Services, view: View
 ) -> HTMLResponse:
-    return render(request, "_rows.html", {"page": _inbox_page(services, cursor)})
+    return render(request, "_rows.html", {"page": _inbox_page(services, who, view), "view": view})
 
 
 @router.get("/status", response_class=HTMLResponse)

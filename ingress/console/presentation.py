@@ -100,3 +100,26 @@ def words(value: object) -> str:
     """An enum's value as words: `READY_FOR_HUMAN` → `ready for human`."""
     text = getattr(value, "value", value)
     return str(text).replace("_", " ").lower()
+
+
+def waited(since: datetime | None, now: datetime) -> str | None:
+    """How long the customer has waited for a human's answer; None when nobody waits."""
+    if since is None:
+        return None
+    return "waiting " + _span(int((now - since).total_seconds()), "under a minute")
+
+
+def window_left(expires: datetime | None, now: datetime) -> str | None:
+    """What is left of WhatsApp's 24 h window, in which a free-form reply may be sent."""
+    if expires is None:
+        return None
+    if expires <= now:
+        return "window closed"
+    return f"window {_span(int((expires - now).total_seconds()), 'under 1 min')} left"
+
+
+def _span(seconds: int, shortest: str) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return shortest

@@ -11,14 +11,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from adapters.crypto.hashing import generate_hash_key
 from tests.backends import VAULT_KEYS
@@ -26,6 +26,8 @@ from tests.emulators import Emulators, free_port
 from tests.fake_graph import fake_graph
 
 CHROMIUM = Path("/usr/bin/chromium")
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+PNG = b"\x89PNG\r\n\x1a\n"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -64,6 +66,18 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    opened = browser.new_context(viewport={"width": 1200, "height": 800})
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
 @dataclass
 class Served:
     """A `switchboard serve` process on a fixed port and data directory."""
@@ -87,9 +101,9 @@ class Served:
     def add_operator(self, name: str, role: str = "operator") -> str:
         return self.cli("operators", "add", name, "--role", role).splitlines()[-1]
 
-    def customer_writes(self, phone: str, text: str) -> None:
-        self.cli("simulate", "--from", phone, "--text", text, "--url", self.base_url,
-                 "--wait", "0")  # fmt: skip
+    def customer_writes(self, phone: str, text: str, name: str = "Ana Lima") -> None:
+        self.cli("simulate", "--from", phone, "--text", text, "--name", name,
+                 "--url", self.base_url, "--wait", "0")  # fmt: skip
 
     def start(self) -> None:
         env = {**self.env(), "REPLY_DEBOUNCE_MS": "0"}
@@ -145,3 +159,20 @@ def served(
         served.start()
         yield served
         served.stop()
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Callable[[Page, str], Path]:
+    """Saves a full-page screenshot as `name`: into docs/img only when
+    UPDATE_SCREENSHOTS=1 (`make screenshots`), else into the test's own directory, so
+    a test run leaves the checkout as it was."""
+    folder = DOCS_IMG if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+    def save(page: Page, name: str) -> Path:
+        path = folder / name
+        page.screenshot(path=str(path), full_page=True)
+        assert path.read_bytes().startswith(PNG), path
+        assert path.stat().st_size > 1000, path
+        return path
+
+    return save

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 from playwright.sync_api import Error as PlaywrightError
 
@@ -19,21 +18,9 @@ from ingress.console.sessions import COOKIE
 from ingress.live import REVALIDATE_S
 from tests.browser.conftest import Served
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+Screenshot = Callable[[Page, str], Path]
 LIVE_S = 15_000
 """Milliseconds a live change may take to show (the stream settles changes for 1 s)."""
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    opened = browser.new_context(viewport={"width": 1200, "height": 800})
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
 
 
 def sign_in(page: Page, served: Served, token: str) -> None:
@@ -59,8 +46,11 @@ def test_sign_in_gives_a_strict_http_only_session_cookie(
     expect(page.get_by_text("Signed in as ana")).to_be_visible()
 
 
-def test_a_new_conversation_appears_live_and_its_messages_show(page: Page, served: Served) -> None:
+def test_a_new_conversation_appears_live_and_its_messages_show(
+    page: Page, served: Served, screenshot: Screenshot
+) -> None:
     sign_in(page, served, served.add_operator("bia"))
+    page.goto(f"{served.base_url}/console?sort=latest")
     rows = page.locator("tr.session")
     before = rows.count()
     page.wait_for_function("document.querySelector('[sse-connect]') !== null")
@@ -69,14 +59,13 @@ def test_a_new_conversation_appears_live_and_its_messages_show(page: Page, serve
     served.customer_writes("+5511999990101", "Olá, quero um orçamento de software")
 
     expect(rows).to_have_count(before + 1, timeout=LIVE_S)
-    page.screenshot(path=str(SCREENSHOTS / "console-inbox.png"), full_page=True)
     rows.first.get_by_role("link").click()
     log = page.locator("#log")
     expect(log.locator(".message.in .body")).to_contain_text("quero um orçamento")
     expect(log.locator(".message.in .who").first).to_have_text("Customer")
     expect(log.locator(".message.out").first).to_be_visible(timeout=LIVE_S)  # the bot's reply
     expect(page.locator("#control-mode")).to_contain_text("Bot")
-    page.screenshot(path=str(SCREENSHOTS / "console-conversation.png"), full_page=True)
+    screenshot(page, "console-conversation.png")
 
 
 def test_a_state_change_without_the_csrf_token_is_refused(page: Page, served: Served) -> None:
@@ -149,8 +138,8 @@ def test_the_pages_fit_a_phone_screen(browser: Browser, served: Served) -> None:
 
 def open_conversation(page: Page, served: Served, phone: str, text: str) -> None:
     """A new customer (`phone` unused so far) writes; open their conversation once the
-    inbox shows it, on top."""
-    page.goto(f"{served.base_url}/console")
+    inbox shows it, on top of the latest."""
+    page.goto(f"{served.base_url}/console?sort=latest")
     rows = page.locator("tr.session")
     before = rows.count()
     page.wait_for_timeout(1500)  # the stream is open and past its first read
@@ -338,6 +327,7 @@ def _listen(
 
 def test_keyboard_composer_and_a_draft_that_survives_switching(page: Page, served: Served) -> None:
     sign_in(page, served, served.add_operator("otto"))
+    page.goto(f"{served.base_url}/console?sort=latest")
     rows = page.locator("tr.session")
     before = rows.count()
     page.wait_for_timeout(1500)  # the stream is open and past its first read
@@ -377,7 +367,7 @@ def test_a_refused_form_says_why_on_the_page(page: Page, served: Served) -> None
 
 
 def test_the_dashboard_draws_its_charts_and_lists_dead_letters(
-    browser: Browser, served: Served
+    browser: Browser, served: Served, screenshot: Screenshot
 ) -> None:
     checking = browser.new_context(bypass_csp=True, viewport={"width": 1200, "height": 900})
     page = checking.new_page()
@@ -389,7 +379,7 @@ def test_the_dashboard_draws_its_charts_and_lists_dead_letters(
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.locator("[data-chart=first-response] canvas")).to_have_count(1, timeout=LIVE_S)
     expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "console-dashboard.png"), full_page=True)
+    screenshot(page, "console-dashboard.png")
     assert serious_violations(page) == []
     checking.close()
 

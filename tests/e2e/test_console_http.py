@@ -333,3 +333,66 @@ def test_a_console_page_that_cannot_be_shown_says_why_in_a_page(server: Server) 
         assert fragment.status_code == 404
         assert fragment.text.strip().startswith('<p class="command rejected"')
         assert api.headers["content-type"] == "application/json"  # the API is unchanged
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?sort=oldest", "?assignee=everyone", "?mode=BOT", "?lead_status=open",
+     "?ready_for_human=yes", "?closed=1", "?q=" + "x" * 101, "?q=ana&cursor=abc",
+     "?sort=%00", "?mode=" + "A" * 3000],
+)  # fmt: skip
+@pytest.mark.parametrize("path", ["/console", "/console/inbox/rows"])
+def test_an_inbox_query_the_console_does_not_offer_is_refused_in_a_page(
+    server: Server, path: str, query: str
+) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+
+        answer = http.get(path + query)
+
+        assert 400 <= answer.status_code < 500, answer.text[:300]
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "Internal" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        ("", ""),
+        ("?sort=latest&assignee=mine", "sort=latest&amp;assignee=mine"),
+        ("?sort=waiting&mode=HUMAN_TAKEOVER&closed=false", "mode=HUMAN_TAKEOVER&amp;closed=false"),
+        ("?lead_status=READY_FOR_HUMAN&ready_for_human=true&sort=priority",
+         "sort=priority&amp;lead_status=READY_FOR_HUMAN&amp;ready_for_human=true"),
+        ("?q=Maria+Souza&assignee=unassigned", "assignee=unassigned&amp;q=Maria+Souza"),
+        ("?q=&mode=&closed=&sort=", ""),  # the form's empty choices: no filter
+    ],
+)  # fmt: skip
+def test_the_inbox_keeps_its_filters_in_the_live_refresh_and_the_form(
+    server: Server, query: str, kept: str
+) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+
+        page = http.get("/console" + query)
+        rows = http.get("/console/inbox/rows" + query)
+
+        assert page.status_code == rows.status_code == 200
+        refresh = re.search(r'id="inbox-rows" hx-get="([^"]*)"', page.text)
+        assert refresh is not None
+        assert refresh.group(1) == "/console/inbox/rows" + (f"?{kept}" if kept else "")
+        for name, value in re.findall(r"(\w+)=([^&]+)", kept.replace("&amp;", "&")):
+            if name != "q":
+                assert f'<option value="{value}" selected>' in page.text, name
+        assert ("No conversation matches" in rows.text) == bool(kept and kept != "sort=latest")
+
+
+def test_the_header_counts_what_waits_in_the_title_too(server: Server) -> None:
+    with client(server) as http:
+        sign_in(http, server.operators.add("ana", Role.OPERATOR))
+
+        page = http.get("/console")
+
+        assert '<strong id="waiting-count">0</strong> waiting for a human' in page.text
+        assert '<strong id="mine-count">0</strong> mine' in page.text
+        assert '<strong id="unassigned-count">0</strong>' in page.text
+        assert "<title>Inbox · Switchboard</title>" in page.text
