@@ -6,9 +6,12 @@ runs one kind alone, so that on gcp each scales out on its own.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+import structlog
 
 from app.telemetry import instrumented_handler, projection_lag
 from contracts.envelope import EventEnvelope
@@ -27,6 +30,8 @@ from workers.commands import CommandWorker
 from workers.conversation import ConversationWorker
 from workers.sender import OutboundSender
 from workers.services import WorkerServices
+
+log = structlog.get_logger(__name__)
 
 PROJECTOR_IN_FLIGHT = 32
 """Events the live projector handles at once. Its handlers mostly wait on the snapshot
@@ -69,10 +74,39 @@ def declare_all(bus: Bus) -> None:
 
 
 def start_projector(store: EventStore, bus: Bus, snapshots: SnapshotStore) -> Consumer:
-    """The live projector on the `events` topic."""
+    """The live projector on the `events` topic, and its healing of lost last events
+    every `HEAL_INTERVAL_S`."""
     declare_all(bus)
-    handler = instrumented_handler(PROJECTOR_SUBSCRIPTION, Projector(store, snapshots).handle)
-    return bus.subscribe(PROJECTOR_SUBSCRIPTION, projection_lag(handler), PROJECTOR_IN_FLIGHT)
+    projector = Projector(store, snapshots)
+    handler = instrumented_handler(PROJECTOR_SUBSCRIPTION, projector.handle)
+    consumer = bus.subscribe(PROJECTOR_SUBSCRIPTION, projection_lag(handler), PROJECTOR_IN_FLIGHT)
+    return _Healing(consumer, projector)
+
+
+HEAL_INTERVAL_S = 5.0
+
+
+class _Healing:
+    """A projector's consumer, and the thread that calls `Projector.heal` until it stops."""
+
+    def __init__(self, consumer: Consumer, projector: Projector) -> None:
+        self._consumer = consumer
+        self._projector = projector
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="projector-heal", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(HEAL_INTERVAL_S):
+            try:
+                self._projector.heal()
+            except Exception:  # a back end briefly away: the next round tries again
+                log.exception("projection_heal_failed")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopped.set()
+        self._consumer.stop(timeout)
+        self._thread.join(timeout)
 
 
 def start_workers(

@@ -6,6 +6,12 @@ top of `v-1`. An older event is a duplicate and changes nothing; a newer one mea
 events were missed or are still on their way, so the gap is read from the event store
 and applied in order. The position is committed with the documents, so a crash between
 the two cannot happen.
+
+A lost delivery of a stream's *last* event leaves no later one to reveal the gap, so
+`heal` looks again, now and then, at the streams this projector was delivered events of
+in the last `HEAL_WINDOW_S`: one whose store version is past what is applied is caught
+up from the store. (The Pub/Sub emulator was seen to lose deliveries under load; a
+production subscription may too, after its retention.)
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ GENERATIONS_TTL_S = 1.0
 """How long a projector trusts the generations it read: a rebuild waits twice this
 after it begins, so every projector writes to the new generation before the replay."""
 POSITIONS_CACHED = 20_000
+HEAL_WINDOW_S = 120.0
+"""How long after its last delivery a stream is looked at again."""
+HEAL_BATCH = 200
+RECENT_KEPT = 10_000
+"""Streams looked at per `heal` call, the least recently looked at first."""
 
 
 class Projector:
@@ -50,6 +61,9 @@ class Projector:
         self._locks = [threading.Lock() for _ in range(STRIPES)]
         self._positions = _Positions(snapshots)
         self._generations: tuple[float, Mapping[str, tuple[int, int | None]]] = (-1e9, {})
+        self._recent: OrderedDict[str, float] = OrderedDict()
+        """Streams delivered lately → when; in the order `heal` should look at them."""
+        self._recent_lock = threading.Lock()
 
     def generations(self) -> Mapping[str, tuple[int, int | None]]:
         read_at, generations = self._generations
@@ -59,6 +73,11 @@ class Projector:
         return generations
 
     def handle(self, envelope: EventEnvelope) -> None:
+        with self._recent_lock:
+            self._recent[envelope.stream_id] = time.monotonic()
+            self._recent.move_to_end(envelope.stream_id)
+            while len(self._recent) > RECENT_KEPT:
+                self._recent.popitem(last=False)
         # one stream at a time in this process: its events would only contend
         with self._locks[hash(envelope.stream_id) % len(self._locks)]:
             generations = self.generations()
@@ -70,6 +89,53 @@ class Projector:
                 for generation in (active, building):
                     if generation is not None:
                         self.bring_up_to(projection, generation, recorded)
+
+    def heal(self) -> int:
+        """Catch up the streams delivered lately whose last events never came; the
+        number of events applied."""
+        now = time.monotonic()
+        with self._recent_lock:
+            while self._recent and now - next(iter(self._recent.values())) > HEAL_WINDOW_S:
+                self._recent.popitem(last=False)
+            looked_at = list(self._recent)[:HEAL_BATCH]
+        applied = 0
+        for stream_id in looked_at:
+            applied += self._heal_stream(stream_id)
+            with self._recent_lock:  # to the back of the line, keeping when it was delivered
+                if stream_id in self._recent:
+                    self._recent.move_to_end(stream_id)
+        return applied
+
+    def _heal_stream(self, stream_id: str) -> int:
+        generations = self.generations()
+        folding = [
+            (projection, generation)
+            for projection in self._projections
+            if projection.handles(stream_id)
+            for generation in generations.get(projection.name, (1, None))
+            if generation is not None
+        ]
+        if not folding:
+            return 0
+        version = self._store.version(stream_id)
+        behind = [
+            (projection, generation)
+            for projection, generation in folding
+            if _version_of(self._positions.get((projection.name, generation, stream_id))) < version
+        ]
+        if not behind:
+            return 0
+        (last,) = self._store.read(stream_id, from_version=version)[-1:]
+        recorded = Recorded(last, last.event())
+        applied = 0
+        with self._locks[hash(stream_id) % len(self._locks)]:
+            for projection, generation in behind:
+                caught_up = self.bring_up_to(projection, generation, recorded)
+                if caught_up:
+                    log.warning("projection_tail_healed", projection=projection.name,
+                                stream_id=stream_id, events=caught_up)  # fmt: skip
+                applied += caught_up
+        return applied
 
     def bring_up_to(self, projection: Projection, generation: int, recorded: Recorded) -> int:
         """Apply `recorded` (and any events before it that are missing); the number of
@@ -120,6 +186,10 @@ class Projector:
 
 
 Key = tuple[str, int, str]
+
+
+def _version_of(position: Position | None) -> int:
+    return position.version if position else 0
 
 
 class _Positions:

@@ -237,11 +237,32 @@ def test_reordered_and_redelivered_events_give_the_same_snapshots(
     assert reordered == in_order
 
 
+def test_a_lost_last_delivery_is_healed_from_the_store(
+    recorded: tuple[Backend, list[EventEnvelope]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The projector is never delivered the last event of any stream: nothing later
+    reveals the gap, and `heal` catches every projection up from the store."""
+    backend, events = recorded
+    store = backend.event_store()
+    in_order = _projected(backend, store, events, tmp_path_factory, "in-order")
+    last = {e.stream_id: e.version for e in events}
+    delivered = [e for e in events if e.version < last[e.stream_id]]
+    assert len(delivered) < len(events)
+
+    behind = _projected(backend, store, delivered, tmp_path_factory, "behind")
+    healed = _projected(backend, store, delivered, tmp_path_factory, "healed", then_heal=True)
+    store.close()
+
+    assert behind != in_order
+    assert healed == in_order
+
+
 def _projected(
     backend: Backend, store: EventStore, deliveries: list[EventEnvelope],
-    tmp_path_factory: pytest.TempPathFactory, name: str,
+    tmp_path_factory: pytest.TempPathFactory, name: str, then_heal: bool = False,
 ) -> Dump:  # fmt: skip
-    """What a fresh projector makes of `deliveries`, in that order."""
+    """What a fresh projector makes of `deliveries`, in that order (and then of what
+    `heal` finds missing)."""
     if backend.kind == "sqlite":
         snapshots_backend = replace(
             backend, sqlite_path=str(tmp_path_factory.mktemp(name) / "snapshots.db")
@@ -252,6 +273,8 @@ def _projected(
     projector = Projector(store, snapshots)
     for envelope in deliveries:
         projector.handle(envelope)
+    if then_heal:
+        projector.heal()
     found = dump(snapshots)
     snapshots.close()
     return found
