@@ -30,6 +30,7 @@ from fastapi.responses import StreamingResponse
 from contracts.ports.snapshots import Document, SnapshotStore, Where
 from contracts.vocabulary import EntityId
 from ingress.auth import CurrentOperator, Services, StillAuthorized
+from ingress.services import IngressServices
 from ingress.strict_input import StrictJsonRoute
 
 router = APIRouter(prefix="/api", tags=["live"], route_class=StrictJsonRoute)
@@ -151,6 +152,18 @@ async def stream(
     """Snapshot changes as they happen: `session` (the session list), `system` (the kill
     switch) and, with `session_id`, `message` (that session's log). Reconnect with
     `Last-Event-ID` to resume without losing a change."""
+    return changes_response(request, services, session_id, last_event_id, authorized)
+
+
+def changes_response(
+    request: Request,
+    services: IngressServices,
+    session_id: str | None,
+    last_event_id: str | None,
+    authorized: Callable[[], bool],
+) -> StreamingResponse:
+    """The stream of snapshot changes from `last_event_id` (else from now), as long as
+    `authorized` says yes: the API's and the console's, which differ in who asks."""
     snapshots = services.snapshots
     if snapshots is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no snapshot store configured")

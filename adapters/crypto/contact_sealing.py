@@ -13,7 +13,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from contracts.ports.vault import SealBroken
+from contracts.ports.vault import ContactIdentity, SealBroken
 
 _VERSION = 1
 _LABEL = b"switchboard/sealed-for:"
@@ -43,6 +43,16 @@ def unseal_for(sealing_key: str, from_hash: str, sealed: bytes) -> bytes:
         return _cipher(sealing_key).decrypt(nonce, data, _associated(header, from_hash))
     except InvalidTag:
         raise SealBroken("the blob does not open: altered, or sealed for another contact") from None
+
+
+def open_for(identity: ContactIdentity | None, from_hash: str, sealed: bytes) -> bytes | None:
+    """`Vault.unseal_for` over the contact's identity as the vault holds it (None when
+    forgotten or unknown)."""
+    if identity is None:
+        return None
+    if identity.sealing_key is None:
+        raise SealBroken("nothing was sealed for this contact: it has no sealing key")
+    return unseal_for(identity.sealing_key, from_hash, sealed)
 
 
 def _cipher(sealing_key: str) -> AESGCM:

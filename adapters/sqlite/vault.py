@@ -32,7 +32,7 @@ from adapters.crypto.keyring import Ciphertext, Keyring
 from adapters.crypto.rotation import Tally, rotate_entry
 from adapters.sqlite.connection import connect
 from adapters.sqlite.database import Readers, open_writer
-from contracts.ports.vault import ContactIdentity, Progress, RotationReport, SealBroken
+from contracts.ports.vault import ContactIdentity, Progress, RotationReport
 
 log = structlog.get_logger(__name__)
 
@@ -192,12 +192,7 @@ class SqliteVault:
         return None if key is None else contact_sealing.seal_for(key, from_hash, data)
 
     def unseal_for(self, from_hash: str, sealed: bytes) -> bytes | None:
-        identity = self.reveal(from_hash)
-        if identity is None:
-            return None
-        if identity.sealing_key is None:
-            raise SealBroken("nothing was sealed for this contact: it has no sealing key")
-        return contact_sealing.unseal_for(identity.sealing_key, from_hash, sealed)
+        return contact_sealing.open_for(self.reveal(from_hash), from_hash, sealed)
 
     def _sealing_key(self, from_hash: str) -> str | None:
         """The contact's key; the first one is written in a transaction of its own."""

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from contracts.vocabulary import EntityId
 from ingress.auth import Services
 from ingress.console.sessions import COOKIE, SignedInOperator
-from ingress.live import Mark, change_events, now_mark
+from ingress.live import changes_response
 
 router = APIRouter()
 
@@ -32,13 +32,6 @@ async def stream(
     session_id: Annotated[EntityId | None, Query()] = None,
     last_event_id: Annotated[str | None, Header(max_length=300)] = None,
 ) -> StreamingResponse:
-    snapshots = services.snapshots
-    if snapshots is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no snapshot store configured")
-    try:
-        start = Mark.decode(last_event_id) if last_event_id else now_mark()
-    except ValueError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
     cookie = request.cookies.get(COOKIE, "")
 
     def still_signed_in() -> bool:
@@ -47,8 +40,4 @@ async def stream(
         )
         return found is not None
 
-    return StreamingResponse(
-        change_events(request, snapshots, start, session_id, still_signed_in),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return changes_response(request, services, session_id, last_event_id, still_signed_in)
